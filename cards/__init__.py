@@ -1,0 +1,1 @@
+"""Jinja templates for dataset and model cards, shipped inside the wheel."""

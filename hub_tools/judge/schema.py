@@ -1,0 +1,86 @@
+"""The judge's answer formats (paper Appendix A), validated with pydantic.
+
+A rating must be a JSON integer 1–5 (no strings, floats or booleans) and every rationale a string;
+anything else is invalid, retried, and finally quarantined — never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
+
+from ..principles import PRINCIPLE_NAMES
+
+Rating = Annotated[StrictInt, Field(ge=1, le=5)]
+N_RESPONSES = 4
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+PrincipleRating = create_model(
+    "PrincipleRating", __base__=_Answer,
+    **{k: v for i in range(1, N_RESPONSES + 1)
+       for k, v in ((f"response_{i}_rating", (Rating, ...)), (f"rationale_{i}", (str, ...)))},
+)
+AllPrinciplesRating = create_model(
+    "AllPrinciplesRating", __base__=_Answer, **{p: (PrincipleRating, ...) for p in PRINCIPLE_NAMES}
+)
+
+
+class InvalidAnswer(ValueError):
+    """The judge's text is not a valid rating object; the message says why."""
+
+
+def json_schema(all_principles: bool, rationale_max_chars: int | None = None) -> dict:
+    """JSON schema for constrained decoding (self-contained, no $refs)."""
+    rationale = {"type": "string"} | ({"maxLength": rationale_max_chars} if rationale_max_chars else {})
+    one = {"type": "object", "additionalProperties": False, "properties": {}, "required": []}
+    for i in range(1, N_RESPONSES + 1):
+        one["properties"][f"response_{i}_rating"] = {"type": "integer", "minimum": 1, "maximum": 5}
+        one["properties"][f"rationale_{i}"] = rationale
+        one["required"] += [f"response_{i}_rating", f"rationale_{i}"]
+    if not all_principles:
+        return one
+    return {"type": "object", "additionalProperties": False, "properties": {p: one for p in PRINCIPLE_NAMES},
+            "required": list(PRINCIPLE_NAMES)}
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+def _extract_json(text: str) -> dict:
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for cand in candidates:
+        start, end = cand.find("{"), cand.rfind("}")
+        if start != -1 and end > start:
+            try:
+                obj = json.loads(cand[start:end + 1])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    raise InvalidAnswer("no JSON object found in the answer")
+
+
+def parse_answer(text: str, all_principles: bool) -> dict[str, list[tuple[int, str]]]:
+    """Validate a judge answer. Returns {principle or '': [(rating, rationale) for responses 1..4]}."""
+    obj = _extract_json(text)
+    model = AllPrinciplesRating if all_principles else PrincipleRating
+    try:
+        parsed = model.model_validate(obj)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidAnswer(f"{where}: {first['msg']} ({err.error_count()} problem(s))") from None
+
+    def rows(r) -> list[tuple[int, str]]:
+        return [(getattr(r, f"response_{i}_rating"), getattr(r, f"rationale_{i}")) for i in range(1, N_RESPONSES + 1)]
+
+    if all_principles:
+        return {p: rows(getattr(parsed, p)) for p in PRINCIPLE_NAMES}
+    return {"": rows(parsed)}

@@ -1,0 +1,167 @@
+"""Stage 3: the LLM judge rates every speech's 4 responses on the 7 principles (paper §3.3, App. A).
+
+`per_principle` is the paper's protocol: one call per (speech, principle) with the Rating Prompt and
+the principle's full Box B definition. `all_principles` (ours) rates all seven in one call. The 4
+responses are shown in a seeded random order per call and ratings are mapped back, so position bias
+does not follow a pool member. Invalid answers are retried, then quarantined with their raw text.
+Every call is cached and priced in the token ledger; a budget cap stops the stage cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from datasets import Dataset, Features, Value
+
+from ..config import Recipe
+from ..io import load_stage, save_atomic
+from ..principles import PRINCIPLE_NAMES, by_short
+from ..prompts import ALL_PRINCIPLES_PROMPT, RATING_PROMPT, all_principles_messages, rating_messages, template_hash
+from ..runtime import Runtime, StageError, run_parallel
+from .schema import N_RESPONSES, InvalidAnswer, json_schema, parse_answer
+
+log = logging.getLogger("psycopref")
+ALL = "all"  # call key of the all-principles mode
+
+RATING_FEATURES = Features({
+    "speech_id": Value("string"), "response_id": Value("string"), "member": Value("string"),
+    "model": Value("string"), "response": Value("string"),
+    **{f"{p}_rating": Value("int64") for p in PRINCIPLE_NAMES},
+    **{f"{p}_rationale": Value("string") for p in PRINCIPLE_NAMES},
+    "overall": Value("float64"), "complete": Value("bool"),
+    "judge_model": Value("string"), "judge_mode": Value("string"), "judge_prompt_hash": Value("string"),
+    "judge_params": Value("string"), "judge_seed": Value("int64"), "judge_positions": Value("string"),
+    "rated_at": Value("string"),
+})
+
+
+class BudgetExceeded(StageError):
+    """The judge's estimated cost reached `judge.budget_usd`."""
+
+
+def shuffle_order(seed: int, speech_id: str, key: str) -> list[int]:
+    """Which response is shown at each position (0-based) for one call; seeded and reproducible."""
+    order = list(range(N_RESPONSES))
+    random.Random(f"{seed}:{speech_id}:{key}").shuffle(order)
+    return order
+
+
+def _group(responses: Dataset) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in responses:
+        groups[row["speech_id"]].append(row)
+    return groups
+
+
+def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
+    cfg = recipe.judge
+    if cfg is None:
+        raise ValueError("the recipe has no `judge` section")
+    if recipe.generate and recipe.generate.members_per_speech != N_RESPONSES:
+        raise ValueError(f"generate.members_per_speech must be {N_RESPONSES} for the judge's Rating Prompt")
+    texts = {r["id"]: r["text"] for r in load_stage(recipe.work_dir, "speeches", "speeches")}
+    groups = _group(load_stage(recipe.work_dir, "responses", "generate"))
+    bad = [s for s, rs in groups.items() if len(rs) != N_RESPONSES]
+    if bad:
+        raise StageError(f"judge: speech {bad[0]} has {len(groups[bad[0]])} responses, expected {N_RESPONSES} "
+                         f"({len(bad)} such speeches); rerun `psycopref generate`")
+    all_mode = cfg.mode == "all_principles"
+    keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
+    units = [(sid, key) for sid in groups for key in keys]
+    schema = json_schema(all_mode, cfg.rationale_max_chars) if cfg.constrained else None
+    prices = cfg.prices
+
+    def price(c) -> float:
+        return (c.prompt_tokens * prices.prompt_per_1m + c.completion_tokens * prices.completion_per_1m) / 1e6
+
+    def guard() -> None:
+        if cfg.budget_usd is not None:
+            spent = rt.cache.ledger("judge")["cost_usd"]
+            if spent >= cfg.budget_usd:
+                raise BudgetExceeded(f"judge budget reached: ${spent:.4f} of ${cfg.budget_usd:.4f} spent; finished calls "
+                                     "are cached: raise judge.budget_usd and rerun to resume")
+
+    def rate(i: int) -> dict:
+        sid, key = units[i]
+        order = shuffle_order(recipe.seed, sid, key)
+        shown = [groups[sid][j]["response"] for j in order]
+        messages = (all_principles_messages(texts[sid], shown) if all_mode
+                    else rating_messages(texts[sid], shown, by_short(key)))
+        errors, text = [], ""
+        for attempt in range(cfg.max_attempts):
+            params = dict(cfg.endpoint.params)
+            if attempt:  # a retry must be able to differ from the first answer
+                params["seed"] = int(params.get("seed", recipe.seed)) + attempt
+            completion, _ = rt.call(cfg.endpoint, messages, stage="judge", params=params, json_schema=schema,
+                                    extra_key={"attempt": attempt}, price=price, on_miss=guard)
+            text = completion.text
+            try:
+                parsed = parse_answer(text, all_mode)
+            except InvalidAnswer as err:
+                errors.append(str(err))
+                continue
+            return {"sid": sid, "key": key, "order": order, "parsed": parsed, "at": completion.created_at}
+        return {"sid": sid, "key": key, "order": order, "quarantine": {
+            "speech_id": sid, "principle": key, "attempts": cfg.max_attempts, "errors": errors, "raw": "",
+            "response_ids": [groups[sid][j]["response_id"] for j in order]}}
+
+    results = run_parallel(rate, len(units), cfg.concurrency, f"judge ({cfg.mode})", "call")
+    ds = _assemble(recipe, groups, results)
+    quarantined = [r["quarantine"] for r in results if "quarantine" in r]
+    _write_reports(recipe, rt, quarantined, len(units))
+    return ds
+
+
+def _assemble(recipe: Recipe, groups: dict[str, list[dict]], results: list[dict]) -> Dataset:
+    cfg = recipe.judge
+    # scores[speech][response index][principle] = (rating, rationale); positions likewise
+    scores: dict = defaultdict(lambda: defaultdict(dict))
+    positions: dict = defaultdict(lambda: defaultdict(dict))
+    stamps: dict = defaultdict(list)
+    for res in results:
+        if "parsed" not in res:
+            continue
+        stamps[res["sid"]].append(res["at"] or 0.0)
+        for key, rows in res["parsed"].items():
+            principle = key or res["key"]
+            for pos, (rating, rationale) in enumerate(rows):
+                idx = res["order"][pos]
+                scores[res["sid"]][idx][principle] = (rating, rationale)
+                positions[res["sid"]][idx][principle] = pos + 1
+    template = ALL_PRINCIPLES_PROMPT if cfg.mode == "all_principles" else RATING_PROMPT
+    common = {"judge_model": cfg.endpoint.model, "judge_mode": cfg.mode, "judge_prompt_hash": template_hash(template),
+              "judge_params": json.dumps(cfg.endpoint.params, sort_keys=True), "judge_seed": recipe.seed}
+    rows = []
+    for sid, responses in groups.items():
+        at = max(stamps[sid], default=0.0)
+        rated_at = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds") if at else ""
+        for idx, resp in enumerate(responses):
+            got = scores[sid][idx]
+            complete = all(p in got for p in PRINCIPLE_NAMES)
+            row = {k: resp[k] for k in ("speech_id", "response_id", "member", "model", "response")}
+            row |= {f"{p}_rating": got[p][0] if p in got else None for p in PRINCIPLE_NAMES}
+            row |= {f"{p}_rationale": got[p][1] if p in got else None for p in PRINCIPLE_NAMES}
+            row |= {"overall": sum(got[p][0] for p in PRINCIPLE_NAMES) / len(PRINCIPLE_NAMES) if complete else None,
+                    "complete": complete, "judge_positions": json.dumps(positions[sid][idx], sort_keys=True),
+                    "rated_at": rated_at, **common}
+            rows.append(row)
+    ds = Dataset.from_list(rows, features=RATING_FEATURES)
+    save_atomic(ds, recipe.work_path / "ratings")
+    return ds
+
+
+def _write_reports(recipe: Recipe, rt: Runtime, quarantined: list[dict], n_calls: int) -> None:
+    work = recipe.work_path
+    with open(work / "quarantine.jsonl", "w", encoding="utf-8") as f:
+        for q in quarantined:
+            f.write(json.dumps(q, ensure_ascii=False) + "\n")
+    ledger = rt.cache.ledger("judge") | {"prompts": n_calls, "quarantined": len(quarantined),
+                                         "model": recipe.judge.endpoint.model, "mode": recipe.judge.mode}
+    (work / "judge_ledger.json").write_text(json.dumps(ledger, indent=2))
+    log.info("judge: %d prompts, %d quarantined; ledger: %d calls, %d prompt + %d completion tokens, ~$%.4f",
+             n_calls, len(quarantined), ledger["calls"], ledger["prompt_tokens"], ledger["completion_tokens"],
+             ledger["cost_usd"])

@@ -1,0 +1,214 @@
+"""Speech cleaning: whitespace normalisation, the paper's length filter and (near-)duplicate removal.
+
+Order of steps: normalise -> drop empty -> length filter -> exact de-dup -> near de-dup. Records are
+processed in input order, so earlier sources (and earlier rows) win every duplicate.
+
+Whitespace decision: runs of spaces/tabs/NBSPs become one space, every line is stripped, and any run
+of line breaks (a paragraph break or a hard wrap) becomes a single "\\n". Keeping one "\\n" preserves
+the client's paragraphing for the responding models at one character of cost; length limits are
+measured on this normalised text.
+
+Near duplicates: MinHash over word shingles, indexed with datasketch's `MinHashLSH`. Signatures are
+computed for all speeches at once in numpy with datasketch's own "affine32" permutations (the same
+values `MinHash.update_batch` would produce for our shingle hashes; 2-4x faster than `MinHash.bulk`,
+see benchmarks/RESULTS.md), then wrapped in `LeanMinHash` for the index. LSH candidates are confirmed with the
+estimated Jaccard before a speech is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+import unicodedata
+import zlib
+from collections import Counter, defaultdict
+from typing import Iterable
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from .sources import SpeechRecord
+
+STEPS = ("empty", "too_short", "too_long", "exact_dup", "near_dup")
+MINHASH_SEED = 1  # datasketch's default seed: signatures stay comparable with plain MinHash objects
+_SCHEME = "affine32"  # datasketch 2.x default permutation scheme (uint32, collision-free)
+_BLOCK = 512  # texts per numpy block: ~512 x 200 shingles x 128 perms x 4 bytes = 50 MiB at most for 1000-char texts
+
+# Punctuation -> space before splitting into words: 2x faster than re.findall(r"\w+") on 30k texts.
+_PUNCT = str.maketrans({c: " " for c in string.punctuation
+                        + "\u2018\u2019\u201c\u201d\u2026\u2013\u2014\u00ab\u00bb\u00bf\u00a1"})
+
+
+def normalize_text(text: str) -> str:
+    """NFC, one space for whitespace runs, one "\\n" for line-break runs, stripped.
+
+    str.split/splitlines do the work in C (5x faster than regex substitution); they treat every
+    Unicode space (NBSP, thin space, tab) and line break (\\r\\n, \\u2028) as such.
+    """
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return "\n".join(filter(None, (" ".join(line.split()) for line in text.splitlines())))
+
+
+def dedup_key(text: str) -> str:
+    """Exact-duplicate key: case-folded, all whitespace (line breaks too) collapsed to one space."""
+    return " ".join(text.casefold().split())
+
+
+class Tally:
+    """Removed counts per step and per source."""
+
+    def __init__(self) -> None:
+        self.by_step: Counter = Counter()
+        self.by_source: dict[str, Counter] = defaultdict(Counter)
+
+    def add(self, step: str, source: str) -> None:
+        self.by_step[step] += 1
+        self.by_source[source][step] += 1
+
+
+def length_filter(records: Iterable[SpeechRecord], min_chars: int, max_chars: int, tally: Tally) -> list[SpeechRecord]:
+    """Normalise, then keep min_chars <= len(text) <= max_chars (bounds inclusive, as in the paper)."""
+    kept = []
+    for rec in records:
+        text = normalize_text(rec.text)
+        n = len(text)
+        if n == 0:
+            tally.add("empty", rec.source)
+        elif n < min_chars:
+            tally.add("too_short", rec.source)
+        elif n > max_chars:
+            tally.add("too_long", rec.source)
+        else:
+            kept.append(rec._replace(text=text) if text != rec.text else rec)
+    return kept
+
+
+def exact_dedup(records: Iterable[SpeechRecord], tally: Tally) -> list[SpeechRecord]:
+    """Keep the first speech of every `dedup_key`."""
+    seen: set[str] = set()
+    kept = []
+    for rec in records:
+        key = dedup_key(rec.text)
+        if key in seen:
+            tally.add("exact_dup", rec.source)
+        else:
+            seen.add(key)
+            kept.append(rec)
+    return kept
+
+
+class _Vocab(dict):
+    """word -> stable 32-bit hash (CRC-32, deterministic across runs unlike hash()), memoised."""
+
+    def __missing__(self, word: str) -> int:
+        value = self[word] = zlib.crc32(word.encode("utf-8"))
+        return value
+
+
+_MIX = np.random.RandomState(12345).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def shingle_hashes(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of all word `shingle_size`-grams of every text, and the text index of each.
+
+    A text with fewer words than `shingle_size` gets one shingle of all its words; a text with no
+    words (punctuation only) gets none. Hash of a shingle = sum_j word_hash[j] * odd_constant[j] (mod 2^64)
+    folded to 32 bits: order-sensitive, computed for all texts at once.
+    """
+    if shingle_size > len(_MIX):
+        raise ValueError(f"shingle_size must be <= {len(_MIX)}, got {shingle_size}")
+    vocab = _Vocab()
+    words = [list(map(vocab.__getitem__, t.casefold().translate(_PUNCT).split())) for t in texts]
+    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    total = int(lengths.sum())
+    flat = np.fromiter(itertools.chain.from_iterable(words), dtype=np.uint64, count=total)
+    doc = np.repeat(np.arange(len(texts)), lengths)
+    pos = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    remaining = lengths[doc] - pos  # words left in the text from this position on
+    acc = np.zeros(total, dtype=np.uint64)
+    for j in range(shingle_size):
+        shifted = np.zeros(total, dtype=np.uint64)
+        shifted[: total - j] = flat[j:]
+        acc += np.where(remaining > j, shifted, np.uint64(0)) * _MIX[j]
+    start = (pos == 0) | (remaining >= shingle_size)  # every full shingle, or the whole short text
+    acc = acc[start]
+    folded = ((acc >> np.uint64(32)) ^ acc).astype(np.uint32)  # astype keeps the low 32 bits
+    return folded, doc[start]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3 finalizer: the pre-mix datasketch applies before its affine32 permutations."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def minhash_signatures(texts: list[str], num_perm: int = 128, shingle_size: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures (n_texts x num_perm, uint32) and a mask of texts that have any shingle.
+
+    Row i equals `MinHash(num_perm, seed=MINHASH_SEED, hashfunc=int).update_batch(hashes of text i)`.
+    """
+    hashes, doc = shingle_hashes(texts, shingle_size)
+    a, b = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=_SCHEME).permutations
+    mixed = _fmix32(hashes)
+    sigs = np.full((len(texts), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    has = np.zeros(len(texts), dtype=bool)
+    if len(doc) == 0:
+        return sigs, has
+    bounds = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])  # first shingle of each text (doc is sorted)
+    has[doc[bounds]] = True
+    for lo in range(0, len(bounds), _BLOCK):
+        hi = lo + _BLOCK
+        first, last = bounds[lo], (bounds[hi] if hi < len(bounds) else len(doc))
+        block = a[:, None] * mixed[None, first:last] + b[:, None]  # (perm, shingle); uint32 wraps mod 2^32
+        sigs[doc[bounds[lo:hi]]] = np.minimum.reduceat(block, bounds[lo:hi] - first, axis=1).T
+    return sigs, has
+
+
+def remove_near_duplicates(records: list[SpeechRecord], threshold: float, num_perm: int, shingle_size: int,
+               tally: Tally) -> list[SpeechRecord]:
+    """Drop a speech whose estimated Jaccard with an earlier kept speech is >= threshold."""
+    sigs, has = minhash_signatures([r.text for r in records], num_perm, shingle_size)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    need = threshold * num_perm  # matching signature slots needed to confirm a candidate
+    kept = []
+    for i, rec in enumerate(records):
+        if has[i]:
+            m = LeanMinHash(seed=MINHASH_SEED, hashvalues=sigs[i], scheme=_SCHEME)
+            if any(np.count_nonzero(sigs[j] == sigs[i]) >= need for j in lsh.query(m)):
+                tally.add("near_dup", rec.source)
+                continue
+            lsh.insert(i, m, check_duplication=False)
+        kept.append(rec)
+    return kept
+
+
+def clean_speeches(records: Iterable[SpeechRecord], *, min_chars: int = 100, max_chars: int = 1000,
+                   near_dedup: bool = True, near_dup_threshold: float = 0.8, num_perm: int = 128,
+                   shingle_size: int = 5) -> tuple[list[SpeechRecord], dict]:
+    """Run every step; return the kept records and a report of removals per step and per source.
+
+    Defaults are the paper's (100..1000 chars) and `SpeechesConfig`'s (MinHash 128 perms, 5-word
+    shingles, Jaccard 0.8).
+    """
+    records = list(records)
+    tally = Tally()
+    kept = length_filter(records, min_chars, max_chars, tally)
+    kept = exact_dedup(kept, tally)
+    if near_dedup:
+        kept = remove_near_duplicates(kept, near_dup_threshold, num_perm, shingle_size, tally)
+    return kept, make_report(records, kept, tally)
+
+
+def make_report(records: list[SpeechRecord], kept: list[SpeechRecord], tally: Tally) -> dict:
+    """{'input', <step>..., 'kept', 'per_source': {source: {same keys}}} with every step present."""
+    inputs = Counter(r.source for r in records)
+    outputs = Counter(r.source for r in kept)
+    per_source = {
+        src: {"input": inputs[src], **{s: tally.by_source[src][s] for s in STEPS}, "kept": outputs[src]}
+        for src in inputs
+    }
+    return {"input": len(records), **{s: tally.by_step[s] for s in STEPS}, "kept": len(kept), "per_source": per_source}

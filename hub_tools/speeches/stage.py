@@ -1,0 +1,185 @@
+"""Stage 1: collect client speeches from the recipe's sources, clean them, label topics, save a Dataset.
+
+Output (under `work_dir`): `speeches/` (`Dataset.save_to_disk`, written to a temp folder and renamed
+into place, so a crash never leaves a half-written output) and `speeches_report.json`. The output
+records a hash of the resolved speeches config plus the input files' size/mtime; a rerun with the
+same hash returns the saved dataset without redoing anything, and topic calls are cached in
+`cache.sqlite`, so an interrupted classification resumes without paying twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import datasets
+from tqdm.auto import tqdm
+
+from ..cache import ResponseCache
+from ..config import Endpoint, Recipe, SourceSpec, SpeechesConfig
+from ..taxonomy import fine_to_coarse
+from .clean import clean_speeches
+from .sources import SpeechRecord, bundled_path, load_source
+from .topics import label_topics
+
+log = logging.getLogger("psycopref")
+
+STAGE_VERSION = 1  # bump when the stage's output for a given config changes
+OUTPUT_DIR = "speeches"
+REPORT_FILE = "speeches_report.json"
+MARKER_FILE = "psycopref_stage.json"  # inside the output folder: the config hash it was built from
+
+FEATURES = datasets.Features({
+    "id": datasets.Value("string"),
+    "text": datasets.Value("string"),
+    "source": datasets.Value("string"),
+    "topic_fine": datasets.Value("string"),
+    "topic_coarse": datasets.Value("string"),
+    "topic_method": datasets.Value("string"),
+    "n_chars": datasets.Value("int64"),
+})
+
+
+def speech_id(source: str, text: str) -> str:
+    """Stable id: source plus the first 12 hex digits of the SHA-1 of the normalised text."""
+    return f"{source}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _fingerprint(spec: SourceSpec) -> Any:
+    """Size and mtime of a source's local input files, so edited inputs invalidate the output."""
+    if not spec.path and spec.hub_id:
+        return spec.hub_id
+    path = Path(spec.path) if spec.path else bundled_path()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files if p.exists()]
+
+
+def config_hash(cfg: SpeechesConfig) -> str:
+    blob = {"version": STAGE_VERSION, "speeches": cfg.model_dump(mode="json"),
+            "inputs": [_fingerprint(s) for s in cfg.sources]}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def load_all(sources: list[SourceSpec]) -> list[SpeechRecord]:
+    """Records of every source, in recipe order (earlier sources win duplicates)."""
+    records: list[SpeechRecord] = []
+    for spec in sources:
+        records += tqdm(load_source(spec), desc=f"loading {spec.name}", unit="speech", disable=None)
+    return records
+
+
+def _save_atomic(ds: datasets.Dataset, work: Path, marker: dict) -> Path:
+    """save_to_disk into a temp folder, then rename it over the output folder."""
+    out = work / OUTPUT_DIR
+    tmp = work / f".{OUTPUT_DIR}.tmp-{uuid.uuid4().hex[:8]}"
+    # An empty Dataset saved with the default sharding writes no shard and cannot be loaded back.
+    ds.save_to_disk(str(tmp), num_shards=1 if len(ds) == 0 else None)
+    (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+    old = None
+    if out.exists():
+        old = work / f".{OUTPUT_DIR}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _existing(out: Path, digest: str) -> datasets.Dataset | None:
+    marker = out / MARKER_FILE
+    try:
+        if json.loads(marker.read_text(encoding="utf-8")).get("config_hash") == digest:
+            return datasets.load_from_disk(str(out))
+    except (OSError, ValueError):
+        return None  # missing or unreadable marker/output: rebuild
+    return None
+
+
+def _label(kept: list[SpeechRecord], classifier: Endpoint | None, work: Path,
+           backend_factory: Callable[[Endpoint], Any] | None) -> tuple[list, list]:
+    raw, texts = [r.raw_topic for r in kept], [r.text for r in kept]
+    if classifier is None:
+        return label_topics(raw, texts)
+    if backend_factory is None:
+        from ..backends import make_backend
+
+        backend_factory = make_backend
+    backend = backend_factory(classifier)
+    cache = ResponseCache(work / "cache.sqlite")
+    try:
+        return label_topics(raw, texts, backend, cache, classifier.params, classifier.model)
+    finally:
+        cache.close()
+        getattr(backend, "close", lambda: None)()
+
+
+def _log_report(report: dict, out: Path) -> None:
+    steps = ", ".join(f"{k} {report['steps'][k]}" for k in ("empty", "too_short", "too_long", "exact_dup", "near_dup"))
+    log.info("speeches: %d loaded -> %d kept (removed: %s)", report["steps"]["input"], report["steps"]["kept"], steps)
+    log.info("speeches: per source (kept/loaded): %s",
+             ", ".join(f"{s} {v['kept']}/{v['input']}" for s, v in report["per_source"].items()))
+    log.info("speeches: topics by %s; mean length %.0f chars",
+             ", ".join(f"{m} {n}" for m, n in report["topic_method"].items()), report["mean_chars"])
+    log.info("speeches: wrote %s and %s", out, out.parent / REPORT_FILE)
+
+
+def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | None = None) -> datasets.Dataset:
+    """Build (or reuse) `work_dir/speeches` for `recipe.speeches`; return it as a Dataset."""
+    cfg = recipe.speeches
+    work = recipe.work_path
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / OUTPUT_DIR
+    digest = config_hash(cfg)
+    reused = _existing(out, digest)
+    if reused is not None:
+        log.info("speeches: %s is up to date (config %s), reusing %d speeches", out, digest[:12], len(reused))
+        return reused
+    for stale in list(work.glob(f".{OUTPUT_DIR}.tmp-*")) + list(work.glob(f".{OUTPUT_DIR}.old-*")):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a crashed run
+
+    records = load_all(cfg.sources)
+    kept, cleaned = clean_speeches(records, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
+                                   near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
+                                   num_perm=cfg.num_perm, shingle_size=cfg.shingle_size)
+    fine, methods = _label(kept, cfg.classifier, work, backend_factory)
+    coarse_of = fine_to_coarse()
+    ds = datasets.Dataset.from_dict({
+        "id": [speech_id(r.source, r.text) for r in kept],
+        "text": [r.text for r in kept],
+        "source": [r.source for r in kept],
+        "topic_fine": fine,
+        "topic_coarse": [coarse_of.get(f) if f else None for f in fine],
+        "topic_method": methods,
+        "n_chars": [len(r.text) for r in kept],
+    }, features=FEATURES)
+
+    per_source = cleaned.pop("per_source")
+    for src, counts in per_source.items():
+        counts["topic_method"] = dict(Counter(m for r, m in zip(kept, methods) if r.source == src))
+    report = {
+        "config_hash": digest,
+        "steps": cleaned,
+        "per_source": per_source,
+        "topic_method": {m: methods.count(m) for m in ("source", "llm", "unlabelled")},
+        "topic_fine": dict(Counter(f for f in fine if f).most_common()),
+        "mean_chars": sum(len(r.text) for r in kept) / len(kept) if kept else 0.0,
+    }
+    if not kept:
+        log.warning("speeches: no speech survived cleaning; check the sources and the length limits")
+    _save_atomic(ds, work, {"config_hash": digest, "rows": len(ds)})
+    _write_json(work / REPORT_FILE, report)
+    _log_report(report, out)
+    return datasets.load_from_disk(str(out))

@@ -1,0 +1,144 @@
+"""Topic labels for speeches: the source's own topic when it maps onto the paper's 42 fine topics,
+otherwise an LLM classification through the backend layer (cached, validated, never guessed).
+
+counsel-chat's `topic` values ('family-conflict', 'lgbtq', ...) are the paper's fine-topic names
+written in lower case; `taxonomy.normalize_fine` matches them ignoring case and punctuation. A small
+alias table covers spellings seen in other versions of such labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from typing import Any, Iterable, Literal
+
+from tqdm.auto import tqdm
+
+from .. import prompts
+from ..cache import ResponseCache
+from ..taxonomy import fine_topics, normalize_fine
+
+log = logging.getLogger("psycopref")
+
+TopicMethod = Literal["source", "llm", "unlabelled"]
+
+# Source labels that are not fine-topic names once case and punctuation are ignored.
+ALIASES = {
+    "lgbt": "LGBTQ",
+    "lgbtqia": "LGBTQ",
+    "lgbtqplus": "LGBTQ",
+    "grief": "Grief-and-loss",
+    "bereavement": "Grief-and-loss",
+    "sexuality": "Human-sexuality",
+    "eatingdisorder": "Eating-disorders",
+    "selfharming": "Self-harm",
+    "childrenandadolescents": "Children-adolescents",
+    "legalandregulatory": "Legal-regulatory",
+    "sleep": "Sleep-improvement",
+    "anger": "Anger-management",
+    "workplace": "Workplace-relationships",
+    "relationship": "Relationships",
+    "family": "Family-conflict",
+    "military": "Military-issues",
+    "ethics": "Professional-ethics",
+}
+_SPLIT = re.compile(r"[,;|/]")  # multi-topic cells: 'depression, anxiety'
+
+
+@functools.lru_cache(maxsize=4096)
+def map_source_topic(raw: str | None) -> str | None:
+    """The fine topic a source label names, or None. A multi-topic cell gives its first mappable part."""
+    if not raw:
+        return None
+    for part in _SPLIT.split(raw):
+        fine = normalize_fine(part) or ALIASES.get("".join(ch for ch in part.lower() if ch.isalnum()))
+        if fine:
+            return fine
+    return None
+
+
+def topic_schema() -> dict:
+    """JSON schema constraining the classifier's answer to one of the 42 fine topics."""
+    return {
+        "type": "object",
+        "properties": {"topic": {"type": "string", "enum": fine_topics()}},
+        "required": ["topic"],
+    }
+
+
+def topic_messages(speech: str) -> list[dict]:
+    labels = "\n".join(f"- {t}" for t in fine_topics())
+    return [{"role": "user", "content": prompts.TOPIC_PROMPT.format(labels=labels, client_speech=speech)}]
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+def parse_topic(text: str) -> str | None:
+    """The fine topic of a classifier answer {"topic": ...}, or None when it is not one of the 42.
+
+    Case and punctuation are ignored ('family conflict' is 'Family-conflict'); nothing else is guessed.
+    """
+    try:
+        data = json.loads(_FENCE.sub("", text.strip()))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("topic"), str):
+        return None
+    return normalize_fine(data["topic"])
+
+
+def _retry_messages(messages: list[dict], bad: str) -> list[dict]:
+    return messages + [
+        {"role": "assistant", "content": bad},
+        {"role": "user", "content": 'That is not one of the listed topics. Answer again with a JSON object '
+                                    '{"topic": "<topic>"} whose topic is copied exactly from the list.'},
+    ]
+
+
+def classify_topic(text: str, backend: Any, cache: ResponseCache, params: dict | None = None,
+                   model: str | None = None, attempts: int = 2) -> str | None:
+    """One speech: ask, validate, retry once with the invalid answer shown; None if still invalid."""
+    params = dict(params or {})
+    schema = topic_schema() if getattr(backend, "supports_json_schema", True) else None
+    messages = topic_messages(text)
+    who = {"backend": getattr(backend, "name", type(backend).__name__), "model": model or getattr(backend, "model", None)}
+    for attempt in range(attempts):
+        parts = {"stage": "topics", **who, "messages": messages, "params": params, "schema": schema,
+                 "template": prompts.template_hash(prompts.TOPIC_PROMPT), "attempt": attempt}
+        completion, _ = cache.call(parts, "topics", lambda m=messages: backend.chat(m, params, json_schema=schema))
+        label = parse_topic(completion.text)
+        if label is not None:
+            return label
+        messages = _retry_messages(messages, completion.text)
+    return None
+
+
+def classify_topics(texts: Iterable[str], backend: Any, cache: ResponseCache, params: dict | None = None,
+                    model: str | None = None) -> list[str | None]:
+    """Fine topic (or None = unlabelled) for each text, one cached LLM call each (+1 retry if invalid)."""
+    texts = list(texts)
+    labels = [classify_topic(t, backend, cache, params, model)
+              for t in tqdm(texts, desc="classifying topics", unit="speech", disable=None)]
+    missing = sum(label is None for label in labels)
+    if missing:
+        log.warning("topics: %d of %d speeches got no valid label from the classifier", missing, len(texts))
+    return labels
+
+
+def label_topics(raw_topics: list[str | None], texts: list[str], backend: Any = None, cache: ResponseCache | None = None,
+                 params: dict | None = None, model: str | None = None) -> tuple[list[str | None], list[TopicMethod]]:
+    """Fine topic and method per speech: the source's label if it maps, else the LLM's (if a backend is
+    given), else None / 'unlabelled'."""
+    fine = [map_source_topic(r) for r in raw_topics]
+    methods: list[TopicMethod] = ["source" if f else "unlabelled" for f in fine]
+    todo = [i for i, f in enumerate(fine) if f is None]
+    if todo and backend is not None:
+        if cache is None:
+            raise ValueError("classifying topics needs a ResponseCache")
+        for i, label in zip(todo, classify_topics([texts[i] for i in todo], backend, cache, params, model)):
+            if label is not None:
+                fine[i], methods[i] = label, "llm"
+    return fine, methods

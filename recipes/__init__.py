@@ -1,0 +1,1 @@
+"""Recipes shipped inside the wheel so `psycopref demo` works from any install."""
