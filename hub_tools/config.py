@@ -94,7 +94,7 @@ class JudgeConfig(_Strict):
     max_attempts: int = Field(3, ge=1, description="Calls per prompt before an invalid answer goes to quarantine.")
     concurrency: int = Field(2, ge=1, description="Judge requests in flight at once.")
     prices: Prices = Field(default_factory=Prices, description="Price table for the token ledger's cost estimate.")
-    budget_usd: float | None = Field(None, ge=0, description="Stop cleanly (resumable) once the estimated cost reaches this; None = no cap.")
+    budget_usd: float | None = Field(None, ge=0, description="Stop cleanly (resumable) once the estimated cost of the judge calls cached in this work dir reaches this; None = no cap.")
 
 
 class DatasetConfig(_Strict):

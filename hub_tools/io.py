@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
+MARKER = "psycopref_stage.json"  # what produced a stage output (e.g. its config hash)
 
-def save_atomic(ds: Dataset | DatasetDict, path: str | Path) -> Path:
-    """`save_to_disk` into a temp sibling, then swap it into place."""
+
+def save_atomic(ds: Dataset | DatasetDict, path: str | Path, marker: dict | None = None) -> Path:
+    """`save_to_disk` into a temp sibling, then swap it into place. `marker` is saved as MARKER inside."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    ds.save_to_disk(str(tmp / "data"))
+    # An empty dataset saved with the default sharding writes no shard and cannot be loaded back.
+    if isinstance(ds, DatasetDict):
+        shards = {k: 1 for k in ds} if any(len(v) == 0 for v in ds.values()) else None
+    else:
+        shards = 1 if len(ds) == 0 else None
+    ds.save_to_disk(str(tmp / "data"), num_shards=shards)
+    if marker is not None:
+        (tmp / "data" / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
     old = path.with_name(f".{path.name}.old")
     if old.exists():
         shutil.rmtree(old)

@@ -72,7 +72,7 @@ class Runtime(contextlib.AbstractContextManager):
         params = endpoint.params if params is None else params
         backend = self.backend(endpoint)
         schema = json_schema if backend.supports_json_schema else None
-        parts = {"stage": stage, "endpoint": endpoint_identity(endpoint, self.recipe.server),
+        parts = {"stage": stage, "endpoint": endpoint_identity(endpoint, self.recipe.server or ServerConfig()),
                  "messages": messages, "params": params, "schema": schema, **(extra_key or {})}
         def fresh() -> Completion:
             if on_miss is not None:

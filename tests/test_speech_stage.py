@@ -151,6 +151,6 @@ def test_classifier_labels_speeches_without_usable_topic(tmp_path, sources):
     assert backends[0].calls == 3 and backends[0].closed  # 1 valid + 2 invalid attempts
     assert (tmp_path / "work" / "cache.sqlite").is_file()
 
-    (tmp_path / "work" / "speeches" / stage_mod.MARKER_FILE).unlink()  # force a rebuild: the cache answers
+    (tmp_path / "work" / "speeches" / stage_mod.MARKER).unlink()  # force a rebuild: the cache answers
     run_speeches(r, backend_factory=factory)
     assert backends[1].calls == 0

@@ -69,6 +69,10 @@ def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
     if bad:
         raise StageError(f"judge: speech {bad[0]} has {len(groups[bad[0]])} responses, expected {N_RESPONSES} "
                          f"({len(bad)} such speeches); rerun `psycopref generate`")
+    orphans = sorted(set(groups) - set(texts))
+    if orphans:
+        raise StageError(f"judge: responses name speech {orphans[0]!r}, which is not in {recipe.work_path / 'speeches'} "
+                         f"({len(orphans)} such speeches); rerun `psycopref generate` after `psycopref speeches`")
     all_mode = cfg.mode == "all_principles"
     keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
     units = [(sid, key) for sid in groups for key in keys]
@@ -106,7 +110,7 @@ def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
                 continue
             return {"sid": sid, "key": key, "order": order, "parsed": parsed, "at": completion.created_at}
         return {"sid": sid, "key": key, "order": order, "quarantine": {
-            "speech_id": sid, "principle": key, "attempts": cfg.max_attempts, "errors": errors, "raw": "",
+            "speech_id": sid, "principle": key, "attempts": cfg.max_attempts, "errors": errors, "raw": text,
             "response_ids": [groups[sid][j]["response_id"] for j in order]}}
 
     results = run_parallel(rate, len(units), cfg.concurrency, f"judge ({cfg.mode})", "call")

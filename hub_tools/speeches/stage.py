@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..cache import ResponseCache
 from ..config import Endpoint, Recipe, SourceSpec, SpeechesConfig
+from ..io import MARKER, save_atomic
 from ..taxonomy import fine_to_coarse
 from .clean import clean_speeches
 from .sources import SpeechRecord, bundled_path, load_source
@@ -34,7 +34,6 @@ log = logging.getLogger("psycopref")
 STAGE_VERSION = 1  # bump when the stage's output for a given config changes
 OUTPUT_DIR = "speeches"
 REPORT_FILE = "speeches_report.json"
-MARKER_FILE = "psycopref_stage.json"  # inside the output folder: the config hash it was built from
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -75,23 +74,6 @@ def load_all(sources: list[SourceSpec]) -> list[SpeechRecord]:
     return records
 
 
-def _save_atomic(ds: datasets.Dataset, work: Path, marker: dict) -> Path:
-    """save_to_disk into a temp folder, then rename it over the output folder."""
-    out = work / OUTPUT_DIR
-    tmp = work / f".{OUTPUT_DIR}.tmp-{uuid.uuid4().hex[:8]}"
-    # An empty Dataset saved with the default sharding writes no shard and cannot be loaded back.
-    ds.save_to_disk(str(tmp), num_shards=1 if len(ds) == 0 else None)
-    (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-    old = None
-    if out.exists():
-        old = work / f".{OUTPUT_DIR}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out
-
-
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -99,7 +81,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _existing(out: Path, digest: str) -> datasets.Dataset | None:
-    marker = out / MARKER_FILE
+    marker = out / MARKER  # the config hash the output was built from
     try:
         if json.loads(marker.read_text(encoding="utf-8")).get("config_hash") == digest:
             return datasets.load_from_disk(str(out))
@@ -147,7 +129,7 @@ def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | No
     if reused is not None:
         log.info("speeches: %s is up to date (config %s), reusing %d speeches", out, digest[:12], len(reused))
         return reused
-    for stale in list(work.glob(f".{OUTPUT_DIR}.tmp-*")) + list(work.glob(f".{OUTPUT_DIR}.old-*")):
+    for stale in work.glob(f".{OUTPUT_DIR}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a crashed run
 
     records = load_all(cfg.sources)
@@ -179,7 +161,7 @@ def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | No
     }
     if not kept:
         log.warning("speeches: no speech survived cleaning; check the sources and the length limits")
-    _save_atomic(ds, work, {"config_hash": digest, "rows": len(ds)})
+    save_atomic(ds, out, marker={"config_hash": digest, "rows": len(ds)})
     _write_json(work / REPORT_FILE, report)
     _log_report(report, out)
     return datasets.load_from_disk(str(out))

@@ -1,0 +1,80 @@
+"""The `psycopref` console script: help, errors that name the file/key, stage commands offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from hub_tools.cli import build_parser, demo_recipe_path, main
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hub_tools.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_help_lists_every_stage():
+    out = _run("--help")
+    assert out.returncode == 0
+    for cmd in ("speeches", "generate", "judge", "pairs", "dataset", "push", "run", "demo", "annotate"):
+        assert cmd in out.stdout
+
+
+def test_demo_recipe_ships_with_the_package():
+    assert demo_recipe_path().is_file()
+    assert build_parser().parse_args(["demo"]).work_dir == "runs/demo"
+
+
+def test_unknown_recipe_key_exits_2_naming_file_and_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w"), "speeches": {"min_charz": 5}}))
+    out = _run("speeches", str(recipe))
+    assert out.returncode == 2
+    assert str(recipe) in out.stderr and "speeches.min_charz: unknown key" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_override_is_an_error(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w")}))
+    assert main(["speeches", str(recipe), "--speeches.nope", "1"]) == 2
+
+
+def test_missing_source_file_is_named_and_earlier_work_kept(tmp_path, capsys):
+    work = tmp_path / "w"
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(yaml.safe_dump({"work_dir": str(work), "speeches": {"sources": [{"name": "bundled"}]}}))
+    assert main(["speeches", str(ok)]) == 0
+    kept = sorted(p.name for p in (work / "speeches").iterdir())
+    bad = tmp_path / "bad.yaml"
+    missing = tmp_path / "nowhere" / "counsel_chat.csv"
+    bad.write_text(yaml.safe_dump({"work_dir": str(work), "speeches": {"sources": [
+        {"name": "counsel_chat", "path": str(missing)}]}}))
+    assert main(["speeches", str(bad)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert sorted(p.name for p in (work / "speeches").iterdir()) == kept  # the finished output is intact
+
+
+def test_speeches_command_writes_dataset_and_report(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w"), "speeches": {"max_chars": 400}}))
+    out = _run("speeches", str(recipe))
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "w" / "speeches_report.json").read_text())
+    from datasets import load_from_disk
+
+    ds = load_from_disk(str(tmp_path / "w" / "speeches"))
+    assert 0 < len(ds) < 64 and max(ds["n_chars"]) <= 400  # the override took effect
+    assert json.dumps(report)  # a readable report exists
+    assert (tmp_path / "w" / "recipe.resolved.yaml").exists()
+
+
+def test_judge_without_responses_says_what_to_run(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w"),
+                                      "judge": {"endpoint": {"model": "m", "base_url": "http://127.0.0.1:9/v1"}}}))
+    assert main(["judge", str(recipe)]) == 2
+    assert "psycopref speeches" in capsys.readouterr().err
