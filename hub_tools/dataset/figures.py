@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # headless backend: cards are built on servers and in CI
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 FIGURE_DIR = "figures"  # folder of the dataset repo holding the card's images
 DPI = 100  # ~100 dpi keeps files small and text readable on the Hub page
@@ -94,7 +95,8 @@ def _barh(root: str | Path, name: str, counts: Mapping[str, int], *, title: str,
     ax = fig.add_subplot()
     bars = ax.barh(labels, values, color=_BAR_COLOR)
     ax.bar_label(bars, fontsize=7, padding=2)
-    ax.set_xlim(0, max(values) * 1.12)  # room for the count labels
+    ax.set_xlim(0, max(max(values), 1) * 1.12)  # room for the count labels
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 ticks
     ax.margins(y=0.01)  # no empty band above and below the bars
     ax.set_title(title)
     ax.set_xlabel(xlabel)

@@ -48,7 +48,7 @@ def run_pairs(recipe: Recipe) -> DatasetDict:
         speeches, c1 = scrub_dataset(speeches, ["text"], keep_toll_free=keep)
         ratings, c2 = scrub_dataset(ratings, ["response"] + [f"{p}_rationale" for p in PRINCIPLE_NAMES],
                                     keep_toll_free=keep)
-        privacy = Counter(c1) + Counter(c2)
+        privacy = Counter({k: c1.get(k, 0) + c2.get(k, 0) for k in {*c1, *c2}})  # keeps zero counts
     pairs, report = build_pairs(speeches, ratings, recipe.pairs, seed=recipe.seed)
     # the same split build_pairs made: it splits every speech with a ratings row, complete or not
     rated = sorted(set(ratings["speech_id"]))
@@ -79,7 +79,7 @@ def run_dataset(recipe: Recipe) -> Path:
     reports = {
         "pairs": report,
         "privacy": privacy,
-        "speeches": json.loads(speeches_report.read_text()) if speeches_report.exists() else {},
+        "speeches": _collection_summary(speeches_report),
         "judge": {"model": ledger["model"], "mode": ledger["mode"],
                   "prompt_hash": template_hash(ALL_PRINCIPLES_PROMPT if ledger["mode"] == "all_principles" else RATING_PROMPT),
                   **{k: ledger[k] for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "quarantined")}},
@@ -97,6 +97,16 @@ def run_dataset(recipe: Recipe) -> Path:
     )
     log.info("dataset: repo folder written to %s", out)
     return out
+
+
+def _collection_summary(path: Path) -> dict:
+    """The speeches stage's cleaning counts (all collected speeches), without per-topic detail."""
+    if not path.exists():
+        return {}
+    report = json.loads(path.read_text())
+    summary = {f"collected.{k}": v for k, v in report.get("steps", {}).items()}
+    summary |= {f"topic_method.{k}": v for k, v in report.get("topic_method", {}).items()}
+    return summary
 
 
 def _public_recipe(recipe: Recipe) -> dict:
