@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 
-# Isolate Hugging Face caches and forbid Hub downloads before any HF library is imported.
+# Isolate Hugging Face caches and make any accidental Hub call fail at once, before any HF library is
+# imported. Not HF_HUB_OFFLINE=1: huggingface_hub then refuses every request, also to the local llama.cpp
+# server that InferenceClient talks to in the real-server tests.
 _HF_HOME = tempfile.mkdtemp(prefix="psycopref-hf-home-")
 os.environ["HF_HOME"] = _HF_HOME
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("HF_DATASETS_OFFLINE", None)
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # closed port: no test can reach a real Hub
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

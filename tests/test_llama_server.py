@@ -121,3 +121,13 @@ def test_pipeline_speeches_generate_judge_on_the_real_server(tmp_path):
     before = json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"]
     run_stages(recipe, ["generate", "judge"])
     assert json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"] == before
+
+
+def test_offline_mode_is_explained_not_retried(server, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    backend = make_backend(Endpoint(backend="llamacpp", model="smollm2", base_url="managed", max_retries=3),
+                           managed_url=server.base_url)
+    with pytest.raises(BackendError, match="HF_HUB_OFFLINE=1"):
+        backend.chat([{"role": "user", "content": "hi"}], {"max_tokens": 4})

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from huggingface_hub import InferenceClient
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 try:  # huggingface_hub>=2 speaks HTTP through httpx2, 1.x through httpx
@@ -26,6 +26,8 @@ _CHAT_KWARGS = set(inspect.signature(InferenceClient.chat_completion).parameters
 
 
 def _transient(err: BaseException) -> bool:
+    if isinstance(err, OfflineModeIsEnabled):  # a setting, not a network hiccup
+        return False
     if isinstance(err, (_httpx.TransportError, ConnectionError, TimeoutError)):
         return True
     if isinstance(err, HfHubHTTPError) and err.response is not None:
@@ -87,6 +89,10 @@ class OpenAICompatBackend:
 
         try:
             out = _call()
+        except OfflineModeIsEnabled:
+            raise BackendError(f"{self.base_url}: HF_HUB_OFFLINE=1 makes huggingface_hub refuse every HTTP request, "
+                               "local servers included; unset it for generation and judging (nothing is downloaded "
+                               "from the Hub by these stages)") from None
         except Exception as err:  # noqa: BLE001  (re-raised with the endpoint named, key-free)
             status = getattr(getattr(err, "response", None), "status_code", None)
             detail = f"HTTP {status}" if status else type(err).__name__
