@@ -36,6 +36,15 @@ def save_atomic(ds: Dataset | DatasetDict, path: str | Path, marker: dict | None
     return path
 
 
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write a JSON report via a temp file + rename, so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def load_stage(work_dir: str | Path, name: str, produced_by: str) -> Dataset:
     """Load an earlier stage's output, or say which command produces it."""
     path = Path(work_dir) / name

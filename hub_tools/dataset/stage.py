@@ -15,7 +15,7 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from ..config import Recipe
-from ..io import load_stage, save_atomic
+from ..io import load_stage, save_atomic, write_json
 from ..principles import PRINCIPLE_NAMES
 from .pairs import build_pairs, split_speeches, to_release
 from .privacy import scrub_dataset
@@ -60,7 +60,7 @@ def run_pairs(recipe: Recipe) -> DatasetDict:
     save_atomic(DatasetDict({s: ratings.filter(lambda r, s=s: split_of.get(r["speech_id"]) == s) for s in SPLITS}),
                 _work(recipe, "ratings_split"))
     report["privacy"] = {k: int(v) for k, v in sorted(privacy.items())}
-    _work(recipe, "pairs_report.json").write_text(json.dumps(report, indent=2))
+    write_json(_work(recipe, "pairs_report.json"), report)
     log.info("pairs: %d train / %d test pairs (%d train / %d test speeches); privacy masks: %s",
              len(pairs["train"]), len(pairs["test"]), report["speeches"]["train"], report["speeches"]["test"],
              dict(privacy) or "none")

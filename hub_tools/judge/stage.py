@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from datasets import Dataset, Features, Value
 
 from ..config import Recipe
-from ..io import load_stage, save_atomic
+from ..io import load_stage, save_atomic, write_json
 from ..principles import PRINCIPLE_NAMES, by_short
 from ..prompts import ALL_PRINCIPLES_PROMPT, RATING_PROMPT, all_principles_messages, rating_messages, template_hash
 from ..runtime import Runtime, StageError, run_parallel
@@ -165,7 +165,7 @@ def _write_reports(recipe: Recipe, rt: Runtime, quarantined: list[dict], n_calls
             f.write(json.dumps(q, ensure_ascii=False) + "\n")
     ledger = rt.cache.ledger("judge") | {"prompts": n_calls, "quarantined": len(quarantined),
                                          "model": recipe.judge.endpoint.model, "mode": recipe.judge.mode}
-    (work / "judge_ledger.json").write_text(json.dumps(ledger, indent=2))
+    write_json(work / "judge_ledger.json", ledger)
     log.info("judge: %d prompts, %d quarantined; ledger: %d calls, %d prompt + %d completion tokens, ~$%.4f",
              n_calls, len(quarantined), ledger["calls"], ledger["prompt_tokens"], ledger["completion_tokens"],
              ledger["cost_usd"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..cache import ResponseCache
 from ..config import Endpoint, Recipe, SourceSpec, SpeechesConfig
-from ..io import MARKER, save_atomic
+from ..io import MARKER, save_atomic, write_json
 from ..taxonomy import fine_to_coarse
 from .clean import clean_speeches
 from .sources import SpeechRecord, bundled_path, load_source
@@ -72,12 +71,6 @@ def load_all(sources: list[SourceSpec]) -> list[SpeechRecord]:
     for spec in sources:
         records += tqdm(load_source(spec), desc=f"loading {spec.name}", unit="speech", disable=None)
     return records
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _existing(out: Path, digest: str) -> datasets.Dataset | None:
@@ -162,6 +155,6 @@ def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | No
     if not kept:
         log.warning("speeches: no speech survived cleaning; check the sources and the length limits")
     save_atomic(ds, out, marker={"config_hash": digest, "rows": len(ds)})
-    _write_json(work / REPORT_FILE, report)
+    write_json(work / REPORT_FILE, report)
     _log_report(report, out)
     return datasets.load_from_disk(str(out))
