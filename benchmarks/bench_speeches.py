@@ -22,7 +22,6 @@ from pathlib import Path
 
 from datasketch import MinHash
 
-from hub_tools.config import Recipe, SourceSpec, SpeechesConfig
 from hub_tools.speeches.clean import (
     Tally,
     exact_dedup,
@@ -31,6 +30,7 @@ from hub_tools.speeches.clean import (
     remove_near_duplicates,
     shingle_hashes,
 )
+from hub_tools.speeches.config import SourceSpec, SpeechesConfig
 from hub_tools.speeches.sources import load_source
 from hub_tools.speeches.stage import run_speeches
 from hub_tools.speeches.topics import label_topics
@@ -148,7 +148,7 @@ def bench(n: int, seed: int, with_bulk: bool = False) -> None:
             kept, cfg.near_dup_threshold, cfg.num_perm, cfg.shingle_size, tally))
         fine, _ = timed("topic mapping", lambda: label_topics([r.raw_topic for r in kept], [r.text for r in kept]))
         total = sum(times.values())
-        timed("stage", lambda: run_speeches(Recipe(work_dir=str(folder / "work"), speeches=cfg)))
+        timed("stage", lambda: run_speeches(cfg, folder / "work"))
         stage_s = times.pop("stage")
 
     print(f"speeches generated: {n} (+ files written in {gen_s:.1f} s); loaded {len(records)} "

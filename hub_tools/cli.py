@@ -1,4 +1,6 @@
-"""`psycopref` command line: one subcommand per pipeline stage, each reading a recipe.
+"""psycopref: build PsyCoPref preference data, reward models and policies, Hub-native.
+
+The root parser; each area (the dataset pipeline, the demo, evaluation) registers its own subcommands:
 
     psycopref speeches RECIPE [--section.key value ...]   collect client speeches
     psycopref generate RECIPE [...]                        model-pool responses
@@ -12,21 +14,21 @@
 
 Flags after the recipe override its keys (`--judge.mode per_principle`); unknown keys are an error.
 Every stage resumes: finished model calls are cached in the work dir and never paid for twice.
+Errors you can fix (a bad recipe or input file, a missing stage output, an unreachable endpoint) are
+one line; anything else is a bug and keeps its traceback. `-v` shows tracebacks always.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from importlib import resources
-from pathlib import Path
+import traceback
 
-from .config import RecipeError, load_recipe, parse_overrides
+from .errors import PsycoprefError
 
-log = logging.getLogger("psycopref")
-STAGE_COMMANDS = ("speeches", "generate", "judge", "pairs", "dataset", "push")
-DEMO_RECIPE = "psycopref/dataset/config_demo.yaml"
+AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate")  # each has add_cli(subparsers)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -35,68 +37,43 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def demo_recipe_path() -> Path:
-    return Path(str(resources.files("hub_tools.recipes").joinpath(DEMO_RECIPE)))
-
-
-def _stage_cmd(args, extra: list[str]) -> int:
-    from .pipeline import run_stages
-
-    overrides = parse_overrides(extra)
-    recipe = load_recipe(args.recipe, overrides)
-    stages = list(recipe.stages) if args.command == "run" else [args.command]
-    if args.command == "push" and args.hub_dir is not None:
-        recipe.push.hub_dir = args.hub_dir
-    if args.command == "push" and args.hub:
-        recipe.push.hub_dir = None
-    run_stages(recipe, stages)
-    return 0
-
-
-def _demo(args, extra: list[str]) -> int:
-    from .demo import run_demo
-
-    return run_demo(work_dir=args.work_dir, hub_dir=args.hub_dir, overrides=parse_overrides(extra))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="psycopref", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="Log HTTP requests and library chatter.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="Log HTTP requests and library chatter; show tracebacks of every error.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in (*STAGE_COMMANDS, "run"):
-        p = sub.add_parser(name, help=f"run the {name} stage" if name != "run" else "run every stage the recipe names")
-        p.add_argument("recipe", help="recipe YAML (see recipes/)")
-        if name == "push":
-            p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-            p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-        p.set_defaults(func=_stage_cmd)
-    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded default (SmolLM2 + llama.cpp)")
-    demo.add_argument("--work-dir", default="runs/demo", help="stage outputs, caches and logs")
-    demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset repo is pushed to")
-    demo.set_defaults(func=_demo)
-    from .dataset import annotate
-
-    annotate.add_cli(sub)
+    for area in AREAS:
+        importlib.import_module(area).add_cli(sub)
     return parser
+
+
+def _log_hint(err: BaseException) -> str:
+    path = getattr(err, "psycopref_log", None)
+    return f" (log: {path})" if path else ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.func not in (_stage_cmd, _demo):
+    takes_overrides = getattr(args, "overrides", False)
+    if extra and not takes_overrides:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
     try:
-        if args.func in (_stage_cmd, _demo):
-            return args.func(args, extra)
-        return args.func(args) or 0
+        return (args.func(args, extra) if takes_overrides else args.func(args)) or 0
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
         return 130
-    except (RecipeError, FileNotFoundError, ValueError, RuntimeError) as err:
-        print(f"psycopref: error: {err}", file=sys.stderr)
+    except PsycoprefError as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"psycopref: error: {err}{_log_hint(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        print(f"psycopref: unexpected error, probably a bug; please report it with the traceback below{_log_hint(err)}",
+              file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

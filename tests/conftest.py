@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
+
+# tests/ mirrors hub_tools/; shared helpers (fake backends, the Hub test server) live in tests/helpers.
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
 # Isolate Hugging Face caches and make any accidental Hub call fail at once, before any HF library is
 # imported. Not HF_HUB_OFFLINE=1: huggingface_hub then refuses every request, also to the local llama.cpp

@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
-from hub_tools.cli import build_parser, demo_recipe_path, main
+from hub_tools.cli import build_parser, main
+from hub_tools.demo import demo_recipe_path
 
 
 def _run(*args, cwd=None):
@@ -78,3 +80,30 @@ def test_judge_without_responses_says_what_to_run(tmp_path, capsys):
                                       "judge": {"endpoint": {"model": "m", "base_url": "http://127.0.0.1:9/v1"}}}))
     assert main(["judge", str(recipe)]) == 2
     assert "psycopref speeches" in capsys.readouterr().err
+
+
+def test_a_bug_keeps_its_traceback_and_names_the_log(tmp_path, monkeypatch, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w")}))
+
+    def boom(*args, **kwargs):
+        raise ValueError("an internal bug, not a user error")  # a ValueError is not a user error by itself
+
+    monkeypatch.setattr("hub_tools.speeches.stage.run_speeches", boom)
+    with pytest.raises(ValueError, match="internal bug"):
+        main(["speeches", str(recipe)])
+    err = capsys.readouterr().err
+    log = tmp_path / "w" / "logs" / "psycopref.log"
+    assert "probably a bug" in err and str(log) in err
+    assert "Traceback" in log.read_text() and "internal bug" in log.read_text()
+
+
+def test_expected_errors_are_one_line_and_verbose_shows_the_traceback(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "w"), "stages": ["pairs"]}))
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "psycopref speeches" in err and "Traceback" not in err
+    assert str(tmp_path / "w" / "logs" / "psycopref.log") in err
+    assert main(["-v", "run", str(recipe)]) == 2
+    assert "Traceback" in capsys.readouterr().err

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub_tools.config import RecipeError, load_recipe, parse_overrides, save_resolved, validate_recipe
+from hub_tools.config import RecipeError, parse_overrides, save_resolved
+from hub_tools.pipeline import load_recipe, validate_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").rglob("config_*.yaml"))
 

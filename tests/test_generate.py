@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, load_from_disk
 
-from fakes import SCRIPT
-from hub_tools.config import Endpoint, ServerConfig, validate_recipe
+from hub_tools.config import Endpoint, ServerConfig
+from hub_tools.errors import StageError
 from hub_tools.generate import run_generate, sample_members, select_speeches
 from hub_tools.io import save_atomic
-from hub_tools.runtime import Runtime, StageError, endpoint_identity
+from hub_tools.pipeline import validate_recipe
+from hub_tools.serving.runtime import Runtime, endpoint_identity
+
+from fakes import SCRIPT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,8 +59,8 @@ def make_recipe(work: Path, seed: int = 7, **generate):
 
 
 def generate(recipe) -> Dataset:
-    with Runtime(recipe, ["generate"]) as rt:
-        return run_generate(recipe, rt)
+    with Runtime(recipe.work_dir, recipe.generate.pool) as rt:
+        return run_generate(recipe.generate, recipe.work_dir, rt, seed=recipe.seed)
 
 
 def members_by_speech(ds: Dataset) -> dict[str, list[str]]:
@@ -172,10 +175,10 @@ def test_backend_failure_stops_with_progress_and_rerun_calls_only_missing(tmp_pa
 
 KILL_SCRIPT = textwrap.dedent(r'''
     import json, pathlib, sys, threading, time
-    from hub_tools.backends.base import Completion, register_backend
-    from hub_tools.config import validate_recipe
+    from hub_tools.serving import Completion, register_backend
+    from hub_tools.pipeline import validate_recipe
     from hub_tools.generate import run_generate
-    from hub_tools.runtime import Runtime
+    from hub_tools.serving.runtime import Runtime
 
     work, log, blocked, stop_after = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), int(sys.argv[4])
     lock, started = threading.Lock(), [0]
@@ -204,8 +207,8 @@ KILL_SCRIPT = textwrap.dedent(r'''
     pool = [{"backend": "fake-slow", "model": f"m{i}", "name": f"member-{i}"} for i in range(3)]
     recipe = validate_recipe({"work_dir": work, "seed": 1,
                               "generate": {"pool": pool, "members_per_speech": 2, "concurrency": 2}})
-    with Runtime(recipe, ["generate"]) as rt:
-        run_generate(recipe, rt)
+    with Runtime(recipe.work_dir, recipe.generate.pool) as rt:
+        run_generate(recipe.generate, recipe.work_dir, rt, seed=recipe.seed)
 ''')
 
 

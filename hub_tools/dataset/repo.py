@@ -10,12 +10,8 @@ The folder is built in a temporary sibling and swapped in, and the same inputs g
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +19,14 @@ import yaml
 from datasets import DatasetDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from hub_tools import taxonomy
-from hub_tools.dataset import figures
-from hub_tools.principles import PRINCIPLE_NAMES, principles
+from ..hub import figures
+from ..hub.cards import flatten, fmt, render_card, size_category
+from ..io import atomic_dir
+from ..paper import taxonomy
+from ..paper.principles import PRINCIPLE_NAMES, principles
+from ..paper.release import RELEASE_COLUMNS, SPLITS
 
-SPLITS = ("train", "test")  # split by speech before pairing (paper section 3.3)
 CONFIG_DIRS = {"default": "data", "pairs": "pairs", "ratings": "ratings", "speeches": "speeches"}
-RELEASE_COLUMNS = (
-    ["ID", "prefID", "question", "chosen", "rejected", "chosen_model", "rejected_model"]
-    + [f"chosen_{p}_rating" for p in PRINCIPLE_NAMES]
-    + [f"rejected_{p}_rating" for p in PRINCIPLE_NAMES]
-)
 # Columns the card's statistics read, per config (everything else is passed through untouched).
 _NEEDED = {
     "speeches": ["source", "topic_fine", "topic_coarse", "topic_method", "n_chars"],
@@ -41,12 +34,6 @@ _NEEDED = {
     "pairs": ["chosen_model", "rejected_model", "safety_veto", "topic_coarse", "topic_fine"],
 }
 _JUDGE_KEYS = ("model", "mode", "prompt_hash", "calls", "prompt_tokens", "completion_tokens", "cost_usd", "quarantined")
-# The Hub's size_categories buckets: (upper bound exclusive, label).
-_SIZE_BUCKETS = [
-    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
-    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
-    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"),
-]
 # Preference pairs train policies (text-generation) and reward models, which are sequence-classification
 # score heads (text-classification); the Hub has no dedicated "preference" task category.
 TASK_CATEGORIES = ["text-generation", "text-classification"]
@@ -58,13 +45,6 @@ TEMPLATE = "dataset_card.md"  # inside package hub_tools.cards (the repo's cards
 def data_file(config: str, split: str) -> str:
     """Repo-relative parquet path of one config's split (one shard, the Hub's naming)."""
     return f"{CONFIG_DIRS[config]}/{split}-00000-of-00001.parquet"
-
-
-def size_category(n: int) -> str:
-    for bound, label in _SIZE_BUCKETS:
-        if n < bound:
-            return label
-    return "n>1T"
 
 
 def build_repo(
@@ -91,9 +71,8 @@ def build_repo(
         raise ValueError(f"reports['judge'] is missing {', '.join(missing)}")
 
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
+        tmp.mkdir()
         for name, dd in configs.items():
             for split in SPLITS:
                 path = tmp / data_file(name, split)
@@ -103,20 +82,13 @@ def build_repo(
             yaml.safe_dump(dict(recipe), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
         context = _context(tmp, configs, recipe, reports, min_gap, repo_id, pretty_name)
-        render_card(context.pop("card_data"), context).save(tmp / "README.md")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the published folder is ordinary
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _swap(tmp, out)
+        render_card_file(context.pop("card_data"), context).save(tmp / "README.md")
     return out
 
 
-def render_card(card_data: DatasetCardData, context: Mapping[str, Any]) -> DatasetCard:
-    """The card: YAML metadata from `card_data`, body from the packaged Jinja template filled with `context`."""
-    template = resources.files("hub_tools.cards").joinpath(TEMPLATE)
-    with resources.as_file(template) as path:
-        return DatasetCard.from_template(card_data, template_path=str(path), **context)
+def render_card_file(card_data: DatasetCardData, context: Mapping[str, Any]) -> DatasetCard:
+    """The dataset card: YAML metadata from `card_data`, body from `cards/dataset_card.md` filled with `context`."""
+    return render_card("dataset", card_data, TEMPLATE, context)
 
 
 def _validate(configs: Mapping[str, DatasetDict]) -> None:
@@ -144,29 +116,14 @@ def _validate(configs: Mapping[str, DatasetDict]) -> None:
 
 def _min_gap(reports: Mapping[str, Any], recipe: Mapping[str, Any]) -> float:
     """The pairing rule's overall-score gap: reports['pairs']['min_gap'], else recipe['pairs']['min_gap']."""
-    for where, section in (("reports['pairs']", reports.get("pairs")), ("recipe['pairs']", recipe.get("pairs"))):
+    for section in (reports.get("pairs"), recipe.get("pairs")):
         if isinstance(section, Mapping) and section.get("min_gap") is not None:
             return float(section["min_gap"])
     raise ValueError("the pairing gap threshold is missing: set reports['pairs']['min_gap'] or recipe['pairs']['min_gap']")
 
 
-def _swap(tmp: Path, out: Path) -> None:
-    """Replace `out` by `tmp` with two renames on one filesystem; the old folder is removed afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f"{tmp.name}.old")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def _col(dd: DatasetDict, column: str, splits=SPLITS) -> list:
     return [v for split in splits for v in dd[split][column]]
-
-
-def _fmt(x: float, digits: int = 2) -> str:
-    return f"{x:,.{digits}f}"
 
 
 def _rows(counter: Counter, order: list[str] | None = None) -> list[tuple[str, int]]:
@@ -175,21 +132,6 @@ def _rows(counter: Counter, order: list[str] | None = None) -> list[tuple[str, i
         known = [(k, counter[k]) for k in order if counter[k]]
         return known + sorted(((k, v) for k, v in counter.items() if k not in order), key=lambda kv: kv[0])
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Scalar leaves of a report as ("a.b", value) rows, in the report's own order."""
-    if isinstance(data, Mapping):
-        return [row for k, v in data.items() for row in _flatten(v, f"{prefix}{k}.")]
-    if isinstance(data, (list, tuple)) and not all(isinstance(v, (str, int, float, bool)) for v in data):
-        return [row for i, v in enumerate(data) for row in _flatten(v, f"{prefix}{i}.")]
-    if isinstance(data, float):
-        data = _fmt(data, 3)
-    elif isinstance(data, int) and not isinstance(data, bool):
-        data = f"{data:,}"
-    elif isinstance(data, (list, tuple)):
-        data = ", ".join(str(v) for v in data)
-    return [(prefix.rstrip("."), str(data))] if prefix else []
 
 
 def _source_datasets(sources: list[str], recipe: Mapping[str, Any]) -> list[str]:
@@ -228,7 +170,7 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
         rated = [v for v in values if v is not None]
         mean = sum(rated) / len(rated) if rated else 0.0
         p_means[p.short] = mean
-        p_rows.append({"short": p.short, "name": p.name, "mean": _fmt(mean), "rated": f"{len(rated):,}",
+        p_rows.append({"short": p.short, "name": p.name, "mean": fmt(mean), "rated": f"{len(rated):,}",
                        "missing": f"{len(values) - len(rated):,}"})
 
     figs = {
@@ -268,7 +210,7 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
             "model": judge["model"], "mode": judge["mode"], "prompt_hash": judge["prompt_hash"],
             "calls": f"{int(judge['calls']):,}", "prompt_tokens": f"{int(judge['prompt_tokens']):,}",
             "completion_tokens": f"{int(judge['completion_tokens']):,}",
-            "cost_usd": _fmt(float(judge["cost_usd"])), "quarantined": f"{int(judge['quarantined']):,}",
+            "cost_usd": fmt(float(judge["cost_usd"])), "quarantined": f"{int(judge['quarantined']):,}",
         },
         "pool": [{"name": m["name"], "model": m.get("model", "")} for m in pool],
         "min_gap": f"{min_gap:g}",
@@ -276,7 +218,7 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
                    for n, c in counts.items()],
         "n": {n: {s: f"{c[s]:,}" for s in SPLITS} for n, c in counts.items()},
         "n_speeches": f"{sum(counts['speeches'].values()):,}",
-        "mean_chars": _fmt(sum(n_chars) / len(n_chars), 0),
+        "mean_chars": fmt(sum(n_chars) / len(n_chars), 0),
         "sources": [{"source": k, "speeches": f"{v:,}"} for k, v in _rows(src)],
         "topic_methods": [{"method": k, "speeches": f"{v:,}"} for k, v in _rows(Counter(_col(speeches, "topic_method")))],
         "unlabelled": UNLABELLED,
@@ -291,18 +233,18 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
         ],
         "models": [
             {"name": m, "chosen": f"{chosen[m]:,}", "rejected": f"{rejected[m]:,}",
-             "share": _fmt(100 * chosen[m] / (chosen[m] + rejected[m]), 1) if chosen[m] + rejected[m] else "-"}
+             "share": fmt(100 * chosen[m] / (chosen[m] + rejected[m]), 1) if chosen[m] + rejected[m] else "-"}
             for m in members
         ],
         "n_rated": f"{sum(counts['ratings'].values()):,}",
         "n_complete": f"{len(overall):,}",
-        "mean_overall": _fmt(sum(overall) / len(overall)) if overall else "-",
+        "mean_overall": fmt(sum(overall) / len(overall)) if overall else "-",
         "principle_stats": p_rows,
         "safety_veto": {s: f"{sum(bool(v) for v in pairs[s]['safety_veto']):,}" for s in SPLITS},
         "privacy": [{"type": str(k), "count": f"{int(v):,}"} for k, v in reports["privacy"].items()],
         "privacy_total": f"{sum(int(v) for v in reports['privacy'].values()):,}",
-        "speeches_report": _flatten(reports.get("speeches") or {}),
-        "pairs_report": _flatten(reports.get("pairs") or {}),
+        "speeches_report": flatten(reports.get("speeches") or {}),
+        "pairs_report": flatten(reports.get("pairs") or {}),
         "demo_scale": n_release < 1000,  # the Hub's smallest size bucket: a quick demo run, not a study
         "figures": figs,
         "expert_validation_md": (reports.get("expert_validation_md") or "").strip(),

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
 
-from ..principles import PRINCIPLE_NAMES
+from ..paper.principles import PRINCIPLE_NAMES
 
 Rating = Annotated[StrictInt, Field(ge=1, le=5)]
 N_RESPONSES = 4

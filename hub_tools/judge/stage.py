@@ -14,14 +14,16 @@ import logging
 import random
 from collections import defaultdict
 from datetime import datetime, timezone
+from pathlib import Path
 
 from datasets import Dataset, Features, Value
 
-from ..config import Recipe
-from ..io import load_stage, save_atomic, write_json
-from ..principles import PRINCIPLE_NAMES, by_short
-from ..prompts import ALL_PRINCIPLES_PROMPT, RATING_PROMPT, all_principles_messages, rating_messages, template_hash
-from ..runtime import Runtime, StageError, run_parallel
+from ..errors import StageError
+from ..io import load_stage, save_atomic, write_json, write_jsonl
+from ..paper.principles import PRINCIPLE_NAMES, by_short
+from ..paper.prompts import all_principles_messages, rating_messages, rating_template, template_hash
+from ..serving.runtime import Runtime, run_parallel
+from .config import JudgeConfig
 from .schema import N_RESPONSES, InvalidAnswer, json_schema, parse_answer
 
 log = logging.getLogger("psycopref")
@@ -57,30 +59,31 @@ def _group(responses: Dataset) -> dict[str, list[dict]]:
     return groups
 
 
-def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
-    cfg = recipe.judge
-    if cfg is None:
-        raise ValueError("the recipe has no `judge` section")
-    if recipe.generate and recipe.generate.members_per_speech != N_RESPONSES:
-        raise ValueError(f"generate.members_per_speech must be {N_RESPONSES} for the judge's Rating Prompt")
-    texts = {r["id"]: r["text"] for r in load_stage(recipe.work_dir, "speeches", "speeches")}
-    groups = _group(load_stage(recipe.work_dir, "responses", "generate"))
+def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int = 42,
+              speeches: Dataset | None = None, responses: Dataset | None = None) -> Dataset:
+    """Rate `responses` (default: `<work_dir>/responses`) to `speeches` (default: `<work_dir>/speeches`);
+    save `<work_dir>/ratings`, `quarantine.jsonl` and `judge_ledger.json`; return the ratings."""
+    work = Path(work_dir)
+    if speeches is None:
+        speeches = load_stage(work, "speeches", "speeches")
+    texts = {r["id"]: r["text"] for r in speeches}
+    groups = _group(load_stage(work, "responses", "generate") if responses is None else responses)
     bad = [s for s, rs in groups.items() if len(rs) != N_RESPONSES]
     if bad:
         raise StageError(f"judge: speech {bad[0]} has {len(groups[bad[0]])} responses, expected {N_RESPONSES} "
-                         f"({len(bad)} such speeches); rerun `psycopref generate`")
+                         f"({len(bad)} such speeches); generate {N_RESPONSES} per speech "
+                         "(members_per_speech x samples_per_member) and rerun `psycopref generate`")
     orphans = sorted(set(groups) - set(texts))
     if orphans:
-        raise StageError(f"judge: responses name speech {orphans[0]!r}, which is not in {recipe.work_path / 'speeches'} "
+        raise StageError(f"judge: responses name speech {orphans[0]!r}, which is not in {work / 'speeches'} "
                          f"({len(orphans)} such speeches); rerun `psycopref generate` after `psycopref speeches`")
     all_mode = cfg.mode == "all_principles"
     keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
     units = [(sid, key) for sid in groups for key in keys]
     schema = json_schema(all_mode, cfg.rationale_max_chars) if cfg.constrained else None
-    prices = cfg.prices
 
     def price(c) -> float:
-        return (c.prompt_tokens * prices.prompt_per_1m + c.completion_tokens * prices.completion_per_1m) / 1e6
+        return cfg.prices.cost(c.prompt_tokens, c.completion_tokens)
 
     def guard() -> None:
         if cfg.budget_usd is not None:
@@ -91,7 +94,7 @@ def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
 
     def rate(i: int) -> dict:
         sid, key = units[i]
-        order = shuffle_order(recipe.seed, sid, key)
+        order = shuffle_order(seed, sid, key)
         shown = [groups[sid][j]["response"] for j in order]
         messages = (all_principles_messages(texts[sid], shown) if all_mode
                     else rating_messages(texts[sid], shown, by_short(key)))
@@ -99,7 +102,7 @@ def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
         for attempt in range(cfg.max_attempts):
             params = dict(cfg.endpoint.params)
             if attempt:  # a retry must be able to differ from the first answer
-                params["seed"] = int(params.get("seed", recipe.seed)) + attempt
+                params["seed"] = int(params.get("seed", seed)) + attempt
             completion, _ = rt.call(cfg.endpoint, messages, stage="judge", params=params, json_schema=schema,
                                     extra_key={"attempt": attempt}, price=price, on_miss=guard)
             text = completion.text
@@ -114,14 +117,14 @@ def run_judge(recipe: Recipe, rt: Runtime) -> Dataset:
             "response_ids": [groups[sid][j]["response_id"] for j in order]}}
 
     results = run_parallel(rate, len(units), cfg.concurrency, f"judge ({cfg.mode})", "call")
-    ds = _assemble(recipe, groups, results)
+    ds = _assemble(cfg, seed, groups, results)
+    save_atomic(ds, work / "ratings")
     quarantined = [r["quarantine"] for r in results if "quarantine" in r]
-    _write_reports(recipe, rt, quarantined, len(units))
+    _write_reports(cfg, work, rt, quarantined, len(units))
     return ds
 
 
-def _assemble(recipe: Recipe, groups: dict[str, list[dict]], results: list[dict]) -> Dataset:
-    cfg = recipe.judge
+def _assemble(cfg: JudgeConfig, seed: int, groups: dict[str, list[dict]], results: list[dict]) -> Dataset:
     # scores[speech][response index][principle] = (rating, rationale); positions likewise
     scores: dict = defaultdict(lambda: defaultdict(dict))
     positions: dict = defaultdict(lambda: defaultdict(dict))
@@ -136,9 +139,9 @@ def _assemble(recipe: Recipe, groups: dict[str, list[dict]], results: list[dict]
                 idx = res["order"][pos]
                 scores[res["sid"]][idx][principle] = (rating, rationale)
                 positions[res["sid"]][idx][principle] = pos + 1
-    template = ALL_PRINCIPLES_PROMPT if cfg.mode == "all_principles" else RATING_PROMPT
-    common = {"judge_model": cfg.endpoint.model, "judge_mode": cfg.mode, "judge_prompt_hash": template_hash(template),
-              "judge_params": json.dumps(cfg.endpoint.params, sort_keys=True), "judge_seed": recipe.seed}
+    common = {"judge_model": cfg.endpoint.model, "judge_mode": cfg.mode,
+              "judge_prompt_hash": template_hash(rating_template(cfg.mode)),
+              "judge_params": json.dumps(cfg.endpoint.params, sort_keys=True), "judge_seed": seed}
     rows = []
     for sid, responses in groups.items():
         at = max(stamps[sid], default=0.0)
@@ -153,18 +156,13 @@ def _assemble(recipe: Recipe, groups: dict[str, list[dict]], results: list[dict]
                     "complete": complete, "judge_positions": json.dumps(positions[sid][idx], sort_keys=True),
                     "rated_at": rated_at, **common}
             rows.append(row)
-    ds = Dataset.from_list(rows, features=RATING_FEATURES)
-    save_atomic(ds, recipe.work_path / "ratings")
-    return ds
+    return Dataset.from_list(rows, features=RATING_FEATURES)
 
 
-def _write_reports(recipe: Recipe, rt: Runtime, quarantined: list[dict], n_calls: int) -> None:
-    work = recipe.work_path
-    with open(work / "quarantine.jsonl", "w", encoding="utf-8") as f:
-        for q in quarantined:
-            f.write(json.dumps(q, ensure_ascii=False) + "\n")
+def _write_reports(cfg: JudgeConfig, work: Path, rt: Runtime, quarantined: list[dict], n_calls: int) -> None:
+    write_jsonl(work / "quarantine.jsonl", quarantined)
     ledger = rt.cache.ledger("judge") | {"prompts": n_calls, "quarantined": len(quarantined),
-                                         "model": recipe.judge.endpoint.model, "mode": recipe.judge.mode}
+                                         "model": cfg.endpoint.model, "mode": cfg.mode}
     write_json(work / "judge_ledger.json", ledger)
     log.info("judge: %d prompts, %d quarantined; ledger: %d calls, %d prompt + %d completion tokens, ~$%.4f",
              n_calls, len(quarantined), ledger["calls"], ledger["prompt_tokens"], ledger["completion_tokens"],

@@ -22,7 +22,7 @@ import string
 import unicodedata
 import zlib
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH

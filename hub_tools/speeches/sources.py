@@ -3,7 +3,7 @@
 A loader turns a `SourceSpec` (local `path`, or `hub_id` when online) into `SpeechRecord`s. Reading
 is split in two: format readers (CSV, JSON / JSON lines, parquet, a Hub dataset) yield row dicts with
 an origin ("file:line" for CSV/JSONL, "file:[index]" for JSON lists and parquet, "hub_id/split:[index]"
-for the Hub), and per-source adapters pick the speech and topic fields (SPEC.md §4). Bad input raises
+for the Hub), and per-source adapters pick the speech and topic fields (the README's source table). Bad input raises
 `SourceError` naming the file, the row and the column or key.
 """
 
@@ -15,18 +15,21 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
-from ..config import SourceSpec
+from ..errors import PsycoprefError
+from ..registry import Registry
+from .config import SourceSpec
 
 log = logging.getLogger("psycopref")
 
 Row = tuple[str, dict[str, Any]]  # (origin, row)
 
 
-class SourceError(ValueError):
+class SourceError(PsycoprefError, ValueError):
     """Unreadable source input; the message names the file, the row and the column or key."""
 
 
@@ -35,6 +38,10 @@ class SpeechRecord(NamedTuple):
     source: str  # loader name, e.g. "counsel_chat"
     raw_topic: str | None  # the source's own topic label, if it has one
     origin: str  # where it came from, for error messages: "file:row"
+
+
+Loader = Callable[[SourceSpec], Iterator[SpeechRecord]]
+SOURCES: Registry[Loader] = Registry("source", SourceError)  # recipe `speeches.sources[].name` -> loader
 
 
 # --------------------------------------------------------------------------- format readers
@@ -179,6 +186,7 @@ def _field(origin: str, row: dict, key: str) -> str:
 # --------------------------------------------------------------------------- adapters
 
 
+@SOURCES.register("counsel_chat")
 def load_counsel_chat(spec: SourceSpec) -> Iterator[SpeechRecord]:
     """counsel-chat CSV: `questionText` (falling back to `questionTitle` when empty), topic `topic`.
 
@@ -198,29 +206,30 @@ def load_counsel_chat(spec: SourceSpec) -> Iterator[SpeechRecord]:
         yield SpeechRecord(text, spec.name, topic, origin)
 
 
-def _simple(field: str, groups: tuple[tuple[str, ...], ...]) -> Callable[[SourceSpec], Iterator[SpeechRecord]]:
-    """Loader for sources with one speech field and no topic field."""
+def _simple(name: str, field: str, groups: tuple[tuple[str, ...], ...]) -> Loader:
+    """Register a loader for a source with one speech field and no topic field."""
 
     def load(spec: SourceSpec) -> Iterator[SpeechRecord]:
         for origin, row in _rows(spec, groups, (field,)):
             yield SpeechRecord(_field(origin, row, field), spec.name, None, origin)
 
     load.__doc__ = f"Speech = `{field}`; the source has no topic field."
-    return load
+    return SOURCES.register(name)(load)
 
 
-load_amod = _simple("Context", (("combined_dataset.json",), ("*.jsonl", "*.json")))
+load_amod = _simple("amod", "Context", (("combined_dataset.json",), ("*.jsonl", "*.json")))
 # MentalChat16K: both CSVs (instruction/input/output); the constant `instruction` is not read.
-load_mentalchat16k = _simple("input", (("Interview_Data_6K.csv", "Synthetic_Data_10K.csv"), ("*.csv",)))
-load_psych8k = _simple("input", (("Alexander_Street_shareGPT_2.0.json",), ("*.json",)))
+load_mentalchat16k = _simple("mentalchat16k", "input", (("Interview_Data_6K.csv", "Synthetic_Data_10K.csv"), ("*.csv",)))
+load_psych8k = _simple("psych8k", "input", (("Alexander_Street_shareGPT_2.0.json",), ("*.json",)))
 # TherapistQA's distortion labels ("Dominant Distortion") are not counselling topics: not read.
-load_therapistqa = _simple("Patient Question", (("*.csv",),))
+load_therapistqa = _simple("therapistqa", "Patient Question", (("*.csv",),))
 
 
 def bundled_path() -> Path:
-    return Path(str(resources.files("hub_tools").joinpath("data/sample_speeches.jsonl")))
+    return Path(str(resources.files("hub_tools.speeches").joinpath("data/sample_speeches.jsonl")))
 
 
+@SOURCES.register("bundled")
 def load_bundled(spec: SourceSpec) -> Iterator[SpeechRecord]:
     """The package's sample corpus (JSON lines with `text`, `topic_fine`); `path` overrides the file."""
     path = Path(spec.path) if spec.path else bundled_path()
@@ -233,6 +242,7 @@ def load_bundled(spec: SourceSpec) -> Iterator[SpeechRecord]:
 _POSTS = ("post1", "post2", "post3")
 
 
+@SOURCES.register("mentalagora")
 def load_mentalagora(spec: SourceSpec) -> Iterator[SpeechRecord]:
     """MentalAgora TherapyTalk (field names unverified): every non-empty `post1..3` is one speech."""
     for origin, row in _rows(spec, (("*.parquet", "*.jsonl", "*.json", "*.csv"),)):
@@ -245,7 +255,7 @@ def load_mentalagora(spec: SourceSpec) -> Iterator[SpeechRecord]:
                 yield SpeechRecord(text, spec.name, None, f"{origin}:{key}")
 
 
-# phi2Mental's header is unknown (SPEC §4): the first of these columns (case-insensitive) is the speech.
+# phi2Mental's header is not documented: the first of these columns (case-insensitive) is the speech.
 PHI2_CANDIDATES = ("input", "context", "question", "questiontext", "patient question", "human", "user",
                    "query", "prompt", "instruction", "text")
 
@@ -289,6 +299,7 @@ def _phi2_column(origin: str, row: dict) -> str:
     )
 
 
+@SOURCES.register("phi2mental")
 def load_phi2mental(spec: SourceSpec) -> Iterator[SpeechRecord]:
     """phi2Mental (`phi2-data.csv`): detect the speech column; extract the human turn from transcripts."""
     column = None
@@ -299,23 +310,9 @@ def load_phi2mental(spec: SourceSpec) -> Iterator[SpeechRecord]:
         yield SpeechRecord(human_turn(_field(origin, row, column)), spec.name, None, origin)
 
 
-LOADERS: dict[str, Callable[[SourceSpec], Iterator[SpeechRecord]]] = {
-    "bundled": load_bundled,
-    "counsel_chat": load_counsel_chat,
-    "amod": load_amod,
-    "mentalchat16k": load_mentalchat16k,
-    "psych8k": load_psych8k,
-    "therapistqa": load_therapistqa,
-    "mentalagora": load_mentalagora,
-    "phi2mental": load_phi2mental,
-}
-
-
 def load_source(spec: SourceSpec) -> Iterator[SpeechRecord]:
     """Records of one source, at most `spec.limit` of them (counted after counsel-chat's repeats)."""
-    loader = LOADERS.get(spec.name)
-    if loader is None:
-        raise SourceError(f"unknown source {spec.name!r}; available: {', '.join(sorted(LOADERS))}")
+    loader = SOURCES.get(spec.name)
     for n, record in enumerate(loader(spec)):
         if spec.limit is not None and n >= spec.limit:
             return

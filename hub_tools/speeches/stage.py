@@ -4,7 +4,7 @@ Output (under `work_dir`): `speeches/` (`Dataset.save_to_disk`, written to a tem
 into place, so a crash never leaves a half-written output) and `speeches_report.json`. The output
 records a hash of the resolved speeches config plus the input files' size/mtime; a rerun with the
 same hash returns the saved dataset without redoing anything, and topic calls are cached in
-`cache.sqlite`, so an interrupted classification resumes without paying twice.
+`cache.sqlite` through the Runtime, so an interrupted classification resumes without paying twice.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 from tqdm.auto import tqdm
 
-from ..cache import ResponseCache
-from ..config import Endpoint, Recipe, SourceSpec, SpeechesConfig
+from ..config import Endpoint
 from ..io import MARKER, save_atomic, write_json
-from ..taxonomy import fine_to_coarse
+from ..paper.taxonomy import fine_to_coarse
+from ..serving.runtime import Runtime
 from .clean import clean_speeches
+from .config import SourceSpec, SpeechesConfig
 from .sources import SpeechRecord, bundled_path, load_source
 from .topics import label_topics
 
@@ -84,21 +84,12 @@ def _existing(out: Path, digest: str) -> datasets.Dataset | None:
 
 
 def _label(kept: list[SpeechRecord], classifier: Endpoint | None, work: Path,
-           backend_factory: Callable[[Endpoint], Any] | None) -> tuple[list, list]:
+           rt: Runtime | None) -> tuple[list, list]:
     raw, texts = [r.raw_topic for r in kept], [r.text for r in kept]
-    if classifier is None:
-        return label_topics(raw, texts)
-    if backend_factory is None:
-        from ..backends import make_backend
-
-        backend_factory = make_backend
-    backend = backend_factory(classifier)
-    cache = ResponseCache(work / "cache.sqlite")
-    try:
-        return label_topics(raw, texts, backend, cache, classifier.params, classifier.model)
-    finally:
-        cache.close()
-        getattr(backend, "close", lambda: None)()
+    if classifier is None or rt is not None:
+        return label_topics(raw, texts, rt, classifier)
+    with Runtime(work, [classifier]) as own:
+        return label_topics(raw, texts, own, classifier)
 
 
 def _log_report(report: dict, out: Path) -> None:
@@ -111,10 +102,11 @@ def _log_report(report: dict, out: Path) -> None:
     log.info("speeches: wrote %s and %s", out, out.parent / REPORT_FILE)
 
 
-def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | None = None) -> datasets.Dataset:
-    """Build (or reuse) `work_dir/speeches` for `recipe.speeches`; return it as a Dataset."""
-    cfg = recipe.speeches
-    work = recipe.work_path
+def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None = None) -> datasets.Dataset:
+    """Build (or reuse) `<work_dir>/speeches` for `cfg`; return it as a Dataset.
+
+    `rt` serves the topic classifier (`cfg.classifier`); without one a Runtime is opened for it."""
+    work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     out = work / OUTPUT_DIR
     digest = config_hash(cfg)
@@ -122,14 +114,11 @@ def run_speeches(recipe: Recipe, backend_factory: Callable[[Endpoint], Any] | No
     if reused is not None:
         log.info("speeches: %s is up to date (config %s), reusing %d speeches", out, digest[:12], len(reused))
         return reused
-    for stale in work.glob(f".{OUTPUT_DIR}.*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a crashed run
-
     records = load_all(cfg.sources)
     kept, cleaned = clean_speeches(records, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
                                    near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
                                    num_perm=cfg.num_perm, shingle_size=cfg.shingle_size)
-    fine, methods = _label(kept, cfg.classifier, work, backend_factory)
+    fine, methods = _label(kept, cfg.classifier, work, rt)
     coarse_of = fine_to_coarse()
     ds = datasets.Dataset.from_dict({
         "id": [speech_id(r.source, r.text) for r in kept],

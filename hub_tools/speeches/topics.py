@@ -1,8 +1,8 @@
 """Topic labels for speeches: the source's own topic when it maps onto the paper's 42 fine topics,
-otherwise an LLM classification through the backend layer (cached, validated, never guessed).
+otherwise an LLM classification through the Runtime (cached, validated, never guessed).
 
 counsel-chat's `topic` values ('family-conflict', 'lgbtq', ...) are the paper's fine-topic names
-written in lower case; `taxonomy.normalize_fine` matches them ignoring case and punctuation. A small
+written in lower case; `paper.taxonomy.normalize_fine` matches them ignoring case and punctuation. A small
 alias table covers spellings seen in other versions of such labels.
 """
 
@@ -12,13 +12,15 @@ import functools
 import json
 import logging
 import re
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from tqdm.auto import tqdm
 
-from .. import prompts
-from ..cache import ResponseCache
-from ..taxonomy import fine_topics, normalize_fine
+from ..config import Endpoint
+from ..paper import prompts
+from ..paper.taxonomy import fine_topics, normalize_fine
+from ..serving.runtime import Runtime
 
 log = logging.getLogger("psycopref")
 
@@ -98,17 +100,12 @@ def _retry_messages(messages: list[dict], bad: str) -> list[dict]:
     ]
 
 
-def classify_topic(text: str, backend: Any, cache: ResponseCache, params: dict | None = None,
-                   model: str | None = None, attempts: int = 2) -> str | None:
+def classify_topic(text: str, rt: Runtime, endpoint: Endpoint, attempts: int = 2) -> str | None:
     """One speech: ask, validate, retry once with the invalid answer shown; None if still invalid."""
-    params = dict(params or {})
-    schema = topic_schema() if getattr(backend, "supports_json_schema", True) else None
     messages = topic_messages(text)
-    who = {"backend": getattr(backend, "name", type(backend).__name__), "model": model or getattr(backend, "model", None)}
     for attempt in range(attempts):
-        parts = {"stage": "topics", **who, "messages": messages, "params": params, "schema": schema,
-                 "template": prompts.template_hash(prompts.TOPIC_PROMPT), "attempt": attempt}
-        completion, _ = cache.call(parts, "topics", lambda m=messages: backend.chat(m, params, json_schema=schema))
+        completion, _ = rt.call(endpoint, messages, stage="topics", json_schema=topic_schema(),
+                                extra_key={"template": prompts.template_hash(prompts.TOPIC_PROMPT), "attempt": attempt})
         label = parse_topic(completion.text)
         if label is not None:
             return label
@@ -116,29 +113,27 @@ def classify_topic(text: str, backend: Any, cache: ResponseCache, params: dict |
     return None
 
 
-def classify_topics(texts: Iterable[str], backend: Any, cache: ResponseCache, params: dict | None = None,
-                    model: str | None = None) -> list[str | None]:
+def classify_topics(texts: Iterable[str], rt: Runtime, endpoint: Endpoint) -> list[str | None]:
     """Fine topic (or None = unlabelled) for each text, one cached LLM call each (+1 retry if invalid)."""
     texts = list(texts)
-    labels = [classify_topic(t, backend, cache, params, model)
-              for t in tqdm(texts, desc="classifying topics", unit="speech", disable=None)]
+    labels = [classify_topic(t, rt, endpoint) for t in tqdm(texts, desc="classifying topics", unit="speech", disable=None)]
     missing = sum(label is None for label in labels)
     if missing:
         log.warning("topics: %d of %d speeches got no valid label from the classifier", missing, len(texts))
     return labels
 
 
-def label_topics(raw_topics: list[str | None], texts: list[str], backend: Any = None, cache: ResponseCache | None = None,
-                 params: dict | None = None, model: str | None = None) -> tuple[list[str | None], list[TopicMethod]]:
-    """Fine topic and method per speech: the source's label if it maps, else the LLM's (if a backend is
-    given), else None / 'unlabelled'."""
+def label_topics(raw_topics: list[str | None], texts: list[str], rt: Runtime | None = None,
+                 classifier: Endpoint | None = None) -> tuple[list[str | None], list[TopicMethod]]:
+    """Fine topic and method per speech: the source's label if it maps, else the classifier's (when
+    `classifier` is given, called through `rt`), else None / 'unlabelled'."""
     fine = [map_source_topic(r) for r in raw_topics]
     methods: list[TopicMethod] = ["source" if f else "unlabelled" for f in fine]
     todo = [i for i, f in enumerate(fine) if f is None]
-    if todo and backend is not None:
-        if cache is None:
-            raise ValueError("classifying topics needs a ResponseCache")
-        for i, label in zip(todo, classify_topics([texts[i] for i in todo], backend, cache, params, model)):
+    if todo and classifier is not None:
+        if rt is None:
+            raise ValueError("classifying topics needs a Runtime")
+        for i, label in zip(todo, classify_topics([texts[i] for i in todo], rt, classifier)):
             if label is not None:
                 fine[i], methods[i] = label, "llm"
     return fine, methods

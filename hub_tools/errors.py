@@ -1,0 +1,19 @@
+"""Expected errors: a bad recipe, a bad input file, a missing stage output, a backend that is down.
+
+Every error a user can fix derives from `PsycoprefError`; the CLI prints those as one clear line
+(the message names the file, row, key or endpoint). Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class PsycoprefError(Exception):
+    """An error the user can act on; its message says what is wrong and where."""
+
+
+class StageError(PsycoprefError, RuntimeError):
+    """A stage that stopped early; every finished model call is kept in the cache."""
+
+
+class MissingInput(PsycoprefError, FileNotFoundError):
+    """An earlier stage's output is missing; the message names the command that writes it."""

@@ -1,0 +1,10 @@
+"""Calling models: the backend interface and registry, the OpenAI-compatible / TGI client, in-process
+transformers and vLLM, the managed llama.cpp server, the call cache and the `Runtime` stages share.
+
+Import the heavy parts from their modules (`hub_tools.serving.runtime`, `...llama_server`); this
+package only re-exports the small interface.
+"""
+
+from .base import Backend, BackendError, Completion, available_backends, make_backend, register_backend
+
+__all__ = ["Backend", "BackendError", "Completion", "available_backends", "make_backend", "register_backend"]

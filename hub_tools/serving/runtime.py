@@ -1,0 +1,114 @@
+"""What every model-calling stage shares: the managed server, the call cache/ledger, the backends.
+
+`Runtime(work_dir, endpoints, server)` is a context manager any caller can open for the endpoints it
+is about to use: the dataset pipeline for a recipe's stages, an iterative-DPO round for its current
+policy. It starts the llama.cpp server only if one of those endpoints uses `base_url: managed`, and
+always stops it on exit or error. Every model call goes through `Runtime.call`, which caches it in
+`<work_dir>/cache.sqlite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..config import Endpoint, ServerConfig
+from ..errors import PsycoprefError, StageError
+from .base import Backend, Completion, make_backend
+from .cache import ResponseCache
+from .llama_server import LlamaServer
+
+
+def endpoint_identity(endpoint: Endpoint, server: ServerConfig | None) -> dict[str, Any]:
+    """What identifies a model for caching: never the API key, never the managed server's port."""
+    ident = {"backend": endpoint.backend, "model": endpoint.model, "base_url": endpoint.base_url}
+    if endpoint.base_url == "managed" and server is not None:
+        ident["gguf"] = server.gguf
+    return ident
+
+
+class Runtime(contextlib.AbstractContextManager):
+    """Cache, backends and (when needed) the managed server for calls to `endpoints`."""
+
+    def __init__(self, work_dir: str | Path, endpoints: Iterable[Endpoint] = (), server: ServerConfig | None = None):
+        self.work = Path(work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.server_config = server or ServerConfig()  # also names the managed model in cache keys
+        self.cache = ResponseCache(self.work / "cache.sqlite")
+        self.server: LlamaServer | None = None
+        self._stack = contextlib.ExitStack()
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        if any(e.base_url == "managed" for e in endpoints):
+            try:
+                self.server = self._stack.enter_context(LlamaServer(self.server_config, self.work / "logs"))
+            except BaseException:
+                self.cache.close()
+                raise
+
+    @property
+    def managed_url(self) -> str | None:
+        return self.server.base_url if self.server else None
+
+    def backend(self, endpoint: Endpoint) -> Backend:
+        """One backend per distinct (backend, base_url, model): pool members sharing a model share it."""
+        key = repr(sorted(endpoint_identity(endpoint, None).items()))
+        with self._lock:
+            if key not in self._backends:
+                self._backends[key] = make_backend(endpoint, managed_url=self.managed_url)
+            return self._backends[key]
+
+    def call(self, endpoint: Endpoint, messages: list[dict], *, stage: str, params: dict | None = None,
+             json_schema: dict | None = None, extra_key: dict | None = None,
+             price: Callable[[Completion], float] | None = None,
+             on_miss: Callable[[], None] | None = None) -> tuple[Completion, bool]:
+        """One cached call: returns (completion, was_cached). `extra_key` separates e.g. retry attempts;
+        `on_miss` runs before a real (paid) call and may raise to stop, e.g. at a budget cap."""
+        params = endpoint.params if params is None else params
+        backend = self.backend(endpoint)
+        schema = json_schema if backend.supports_json_schema else None
+        parts = {"stage": stage, "endpoint": endpoint_identity(endpoint, self.server_config),
+                 "messages": messages, "params": params, "schema": schema, **(extra_key or {})}
+
+        def fresh() -> Completion:
+            if on_miss is not None:
+                on_miss()
+            return backend.chat(messages, params, schema)
+
+        return self.cache.call(parts, stage, fresh, price)
+
+    def __exit__(self, *exc) -> None:
+        for b in self._backends.values():
+            b.close()
+        self.cache.close()
+        self._stack.close()
+
+
+def run_parallel(fn: Callable[[int], Any], n: int, concurrency: int, desc: str, unit: str) -> list[Any]:
+    """Run fn(0..n-1) on a thread pool with a progress bar; stop at the first error, keeping results.
+
+    A backend or I/O failure becomes a `StageError` saying how many calls finished (they are cached);
+    anything else is a bug and propagates unchanged, traceback included."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    results: list[Any] = [None] * n
+    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=n, desc=desc, unit=unit, dynamic_ncols=True) as bar:
+        futures = {pool.submit(fn, i): i for i in range(n)}
+        for fut in as_completed(futures):
+            err = fut.exception()
+            if err is not None:
+                for other in futures:
+                    other.cancel()
+                done = sum(f.done() and not f.cancelled() and f.exception() is None for f in futures)
+                if isinstance(err, StageError) or not isinstance(err, (PsycoprefError, OSError)):
+                    raise err  # a stage's own stop, or a bug: keep it as it is
+                raise StageError(f"{desc} stopped: {err} ({done} of {n} calls finished and cached; "
+                                 "rerun the same command to resume)") from err
+            results[futures[fut]] = fut.result()
+            bar.update(1)
+    return results
