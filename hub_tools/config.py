@@ -40,7 +40,8 @@ class Endpoint(Strict):
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key. Keys never go in recipes.")
     params: dict[str, Any] = Field(default_factory=dict, description="Decoding parameters: temperature, top_p, max_tokens, seed, ...")
     timeout: float = Field(120.0, description="Seconds before one request is abandoned.")
-    max_retries: int = Field(3, ge=0, description="Transport-level retries (connection errors, 5xx, 429) with exponential backoff.")
+    max_retries: int = Field(3, ge=0, description="Transport-level retries (connection errors, timeouts, 408, 429, 5xx): after the wait a 429/503 asks for in Retry-After, else with exponential backoff.")
+    max_retry_wait: float = Field(60.0, ge=0, description="Longest pause in seconds before one retry; caps a server's Retry-After and the exponential backoff.")
 
 
 class ServerConfig(Strict):

@@ -4,6 +4,8 @@ Layout (the default config is the public release's layout, so existing loaders k
   data/{split}-00000-of-00001.parquet       default config: the release columns (contracts: ID ... rejected_staging_rating)
   pairs|ratings|speeches/{split}-00000-of-00001.parquet
   figures/*.png, recipe.yaml (resolved recipe), README.md (card from cards/dataset_card.md)
+The card's licence is the one given, or the most restrictive among the sources of the speeches
+published (their `source` column; see speeches/licenses.py); the card lists every source's licence.
 The folder is built in a temporary sibling and swapped in, and the same inputs give the same bytes
 (parquet, PNG and card), so re-pushing an unchanged build makes no commit.
 """
@@ -25,6 +27,7 @@ from ..io import atomic_dir
 from ..paper import taxonomy
 from ..paper.principles import PRINCIPLE_NAMES, principles
 from ..paper.release import RELEASE_COLUMNS, SPLITS
+from ..speeches.licenses import RESTRICTIVENESS, dataset_licensing
 
 CONFIG_DIRS = {"default": "data", "pairs": "pairs", "ratings": "ratings", "speeches": "speeches"}
 # Columns the card's statistics read, per config (everything else is passed through untouched).
@@ -58,8 +61,11 @@ def build_repo(
     reports: Mapping[str, Any],
     repo_id: str = "Psychotherapy-LLM/PsyCoPref",
     pretty_name: str = "PsyCoPref",
+    license: str | None = None,
 ) -> Path:
-    """Write the pushable dataset folder to `out_dir` (replaced atomically) and return its path."""
+    """Write the pushable dataset folder to `out_dir` (replaced atomically) and return its path.
+
+    `license` (a Hub licence id) overrides the licence derived from the speeches' sources."""
     configs = {"default": release, "pairs": pairs, "ratings": ratings, "speeches": speeches}
     _validate(configs)
     min_gap = _min_gap(reports, recipe)
@@ -81,7 +87,7 @@ def build_repo(
         (tmp / "recipe.yaml").write_text(
             yaml.safe_dump(dict(recipe), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        context = _context(tmp, configs, recipe, reports, min_gap, repo_id, pretty_name)
+        context = _context(tmp, configs, recipe, reports, min_gap, repo_id, pretty_name, license)
         render_card_file(context.pop("card_data"), context).save(tmp / "README.md")
     return out
 
@@ -144,7 +150,7 @@ def _source_datasets(sources: list[str], recipe: Mapping[str, Any]) -> list[str]
     return sorted({hub_ids.get(s) or s for s in sources})
 
 
-def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name) -> dict[str, Any]:
+def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name, license) -> dict[str, Any]:
     """Every number the card shows, computed from the data and the reports; figures written under root."""
     speeches, ratings, pairs, release = (configs[k] for k in ("speeches", "ratings", "pairs", "default"))
     counts = {name: {s: len(dd[s]) for s in SPLITS} for name, dd in configs.items()}
@@ -184,8 +190,10 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
         figs["overall_scores"] = figures.overall_histogram(root, overall, n_principles=len(PRINCIPLE_NAMES))
 
     judge = dict(reports["judge"])
+    licensing = dataset_licensing(src, license)
+    lic_of = {s.name: s for s in licensing.sources}
     card_data = DatasetCardData(
-        license="cc-by-nc-4.0",
+        license=licensing.license,
         language=["en"],
         annotations_creators=["machine-generated"],
         language_creators=["found", "machine-generated"],
@@ -219,7 +227,11 @@ def _context(root: Path, configs, recipe, reports, min_gap, repo_id, pretty_name
         "n": {n: {s: f"{c[s]:,}" for s in SPLITS} for n, c in counts.items()},
         "n_speeches": f"{sum(counts['speeches'].values()):,}",
         "mean_chars": fmt(sum(n_chars) / len(n_chars), 0),
-        "sources": [{"source": k, "speeches": f"{v:,}"} for k, v in _rows(src)],
+        "sources": [{"source": k, "speeches": f"{v:,}", "license": lic_of[k].license, "homepage": lic_of[k].homepage}
+                    for k, v in _rows(src)],
+        "license": licensing.license,
+        "license_how": licensing.how,
+        "license_order": " < ".join(RESTRICTIVENESS),
         "topic_methods": [{"method": k, "speeches": f"{v:,}"} for k, v in _rows(Counter(_col(speeches, "topic_method")))],
         "unlabelled": UNLABELLED,
         "coarse_topics": [

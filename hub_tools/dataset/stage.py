@@ -25,7 +25,8 @@ OUTPUT_DIR = "dataset_repo"
 
 def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, Any]) -> Path:
     """Build the pushable repo folder `<work_dir>/dataset_repo`; `recipe` is the resolved recipe as
-    published (its `generate.pool` names the pool in the card)."""
+    published (its `generate.pool` names the pool in the card). The card's licence is `cfg.license`, or
+    derived from the sources of the speeches published (their `source` column)."""
     work = Path(work_dir)
     pairs = load_stage(work, "pairs", "pairs")
     report = json.loads(need(work, "pairs_report.json", "pairs").read_text())
@@ -36,7 +37,7 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
         "privacy": privacy,
         "speeches": _collection_summary(work / "speeches_report.json"),
         "judge": {"model": ledger["model"], "mode": ledger["mode"],
-                  "prompt_hash": template_hash(rating_template(ledger["mode"])),
+                  "prompt_hash": ledger.get("prompt_hash") or template_hash(rating_template(ledger["mode"])),
                   **{k: ledger[k] for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "quarantined")}},
         "pool": [{"name": m["name"], "model": m["model"]} for m in (recipe.get("generate") or {}).get("pool") or []],
     }
@@ -48,7 +49,7 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
         speeches=load_stage(work, "speeches_split", "pairs"),
         ratings=load_stage(work, "ratings_split", "pairs"),
         pairs=pairs, release=to_release(pairs), recipe=recipe, reports=reports,
-        repo_id=cfg.repo_id, pretty_name=cfg.pretty_name,
+        repo_id=cfg.repo_id, pretty_name=cfg.pretty_name, license=cfg.license,
     )
     log.info("dataset: repo folder written to %s", out)
     return out

@@ -1,7 +1,8 @@
 """Speech cleaning: whitespace normalisation, the paper's length filter and (near-)duplicate removal.
 
-Order of steps: normalise -> drop empty -> length filter -> exact de-dup -> near de-dup. Records are
-processed in input order, so earlier sources (and earlier rows) win every duplicate.
+Order of steps: drop rows a loader rejected (`SpeechRecord.reject`, e.g. a transcript still holding an
+answer: `answer_marker`) -> normalise -> drop empty -> length filter -> exact de-dup -> near de-dup.
+Records are processed in input order, so earlier sources (and earlier rows) win every duplicate.
 
 Whitespace decision: runs of spaces/tabs/NBSPs become one space, every line is stripped, and any run
 of line breaks (a paragraph break or a hard wrap) becomes a single "\\n". Keeping one "\\n" preserves
@@ -12,7 +13,9 @@ Near duplicates: MinHash over word shingles, indexed with datasketch's `MinHashL
 computed for all speeches at once in numpy with datasketch's own "affine32" permutations (the same
 values `MinHash.update_batch` would produce for our shingle hashes; 2-4x faster than `MinHash.bulk`,
 see benchmarks/RESULTS.md), then wrapped in `LeanMinHash` for the index. LSH candidates are confirmed with the
-estimated Jaccard before a speech is dropped.
+estimated Jaccard before a speech is dropped. Any corpus de-duplicates, however small: a speech with
+fewer words than a shingle is one shingle of all its words, and one without words (punctuation only) is
+never a near duplicate.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from .sources import SpeechRecord
 
-STEPS = ("empty", "too_short", "too_long", "exact_dup", "near_dup")
+REJECTED = ("answer_marker",)  # reasons a loader may reject a row for (`SpeechRecord.reject`)
+STEPS = (*REJECTED, "empty", "too_short", "too_long", "exact_dup", "near_dup")
 MINHASH_SEED = 1  # datasketch's default seed: signatures stay comparable with plain MinHash objects
 _SCHEME = "affine32"  # datasketch 2.x default permutation scheme (uint32, collision-free)
 _BLOCK = 512  # texts per numpy block: ~512 x 200 shingles x 128 perms x 4 bytes = 50 MiB at most for 1000-char texts
@@ -65,6 +69,19 @@ class Tally:
     def add(self, step: str, source: str) -> None:
         self.by_step[step] += 1
         self.by_source[source][step] += 1
+
+
+def drop_rejected(records: Iterable[SpeechRecord], tally: Tally) -> list[SpeechRecord]:
+    """Count and drop the rows their loader rejected."""
+    kept = []
+    for rec in records:
+        if rec.reject is None:
+            kept.append(rec)
+        elif rec.reject in REJECTED:
+            tally.add(rec.reject, rec.source)
+        else:
+            raise ValueError(f"{rec.origin}: unknown rejection reason {rec.reject!r}; expected one of {REJECTED}")
+    return kept
 
 
 def length_filter(records: Iterable[SpeechRecord], min_chars: int, max_chars: int, tally: Tally) -> list[SpeechRecord]:
@@ -129,7 +146,7 @@ def shingle_hashes(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.
     acc = np.zeros(total, dtype=np.uint64)
     for j in range(shingle_size):
         shifted = np.zeros(total, dtype=np.uint64)
-        shifted[: total - j] = flat[j:]
+        shifted[: max(total - j, 0)] = flat[j:]  # all texts together may hold fewer words than j
         acc += np.where(remaining > j, shifted, np.uint64(0)) * _MIX[j]
     start = (pos == 0) | (remaining >= shingle_size)  # every full shingle, or the whole short text
     acc = acc[start]
@@ -196,7 +213,8 @@ def clean_speeches(records: Iterable[SpeechRecord], *, min_chars: int = 100, max
     """
     records = list(records)
     tally = Tally()
-    kept = length_filter(records, min_chars, max_chars, tally)
+    kept = drop_rejected(records, tally)
+    kept = length_filter(kept, min_chars, max_chars, tally)
     kept = exact_dedup(kept, tally)
     if near_dedup:
         kept = remove_near_duplicates(kept, near_dup_threshold, num_perm, shingle_size, tally)

@@ -25,5 +25,5 @@ class SpeechesConfig(Strict):
     near_dedup: bool = Field(True, description="Remove near-duplicates with MinHash LSH after exact de-duplication.")
     near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity above which two speeches are near-duplicates.")
     num_perm: int = Field(128, ge=16, description="MinHash permutations (accuracy vs speed).")
-    shingle_size: int = Field(5, ge=1, description="Word n-gram size of the MinHash shingles.")
+    shingle_size: int = Field(5, ge=1, le=64, description="Word n-gram size of the MinHash shingles (at most 64).")
     classifier: Endpoint | None = Field(None, description="LLM used to label topics for sources without a usable topic; None leaves them unlabelled.")

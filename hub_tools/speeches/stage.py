@@ -1,7 +1,10 @@
 """Stage 1: collect client speeches from the recipe's sources, clean them, label topics, save a Dataset.
 
 Output (under `work_dir`): `speeches/` (`Dataset.save_to_disk`, written to a temp folder and renamed
-into place, so a crash never leaves a half-written output) and `speeches_report.json`. The output
+into place, so a crash never leaves a half-written output) and `speeches_report.json` (counts per
+cleaning step and per source, the files each source read and skipped, source topic labels that map to
+no fine topic). When no speech survives, the report is written, the previous `speeches/` is left as it
+was and the stage stops with a `StageError` pointing at the report. The output
 records a hash of the resolved speeches config plus the input files' size/mtime; a rerun with the
 same hash returns the saved dataset without redoing anything, and topic calls are cached in
 `cache.sqlite` through the Runtime, so an interrupted classification resumes without paying twice.
@@ -20,17 +23,18 @@ import datasets
 from tqdm.auto import tqdm
 
 from ..config import Endpoint
+from ..errors import StageError
 from ..io import MARKER, save_atomic, write_json
 from ..paper.taxonomy import fine_to_coarse
 from ..serving.runtime import Runtime
-from .clean import clean_speeches
+from .clean import STEPS, clean_speeches
 from .config import SourceSpec, SpeechesConfig
-from .sources import SpeechRecord, bundled_path, load_source
-from .topics import label_topics
+from .sources import SpeechRecord, bundled_path, load_source, source_files
+from .topics import label_topics, unknown_topic_labels
 
 log = logging.getLogger("psycopref")
 
-STAGE_VERSION = 1  # bump when the stage's output for a given config changes
+STAGE_VERSION = 2  # bump when the stage's output for a given config changes (2: repeats by ID + text, phi2 formats)
 OUTPUT_DIR = "speeches"
 REPORT_FILE = "speeches_report.json"
 
@@ -92,9 +96,28 @@ def _label(kept: list[SpeechRecord], classifier: Endpoint | None, work: Path,
         return label_topics(raw, texts, own, classifier)
 
 
+def _inputs(sources: list[SourceSpec]) -> dict[str, dict[str, list[str]]]:
+    """Per source name: what it read (files or a Hub id) and the files of its folder it skipped."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for spec in sources:
+        entry = found.setdefault(spec.name, {"read": [], "skipped_files": []})
+        if not spec.path and spec.hub_id:
+            entry["read"].append(spec.hub_id)
+            continue
+        read, skipped = source_files(spec)
+        entry["read"] += map(str, read)
+        entry["skipped_files"] += map(str, skipped)
+    return found
+
+
+def _removed(report: dict) -> str:
+    """The cleaning steps that removed speeches, with their counts."""
+    return ", ".join(f"{k} {report['steps'][k]}" for k in STEPS if report["steps"][k]) or "none"
+
+
 def _log_report(report: dict, out: Path) -> None:
-    steps = ", ".join(f"{k} {report['steps'][k]}" for k in ("empty", "too_short", "too_long", "exact_dup", "near_dup"))
-    log.info("speeches: %d loaded -> %d kept (removed: %s)", report["steps"]["input"], report["steps"]["kept"], steps)
+    log.info("speeches: %d loaded -> %d kept (removed: %s)", report["steps"]["input"], report["steps"]["kept"],
+             _removed(report))
     log.info("speeches: per source (kept/loaded): %s",
              ", ".join(f"{s} {v['kept']}/{v['input']}" for s, v in report["per_source"].items()))
     log.info("speeches: topics by %s; mean length %.0f chars",
@@ -118,7 +141,13 @@ def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None =
     kept, cleaned = clean_speeches(records, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
                                    near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
                                    num_perm=cfg.num_perm, shingle_size=cfg.shingle_size)
-    fine, methods = _label(kept, cfg.classifier, work, rt)
+    fine, methods = _label(kept, cfg.classifier, work, rt) if kept else ([], [])
+    report = _report(digest, cleaned, kept, fine, methods, _inputs(cfg.sources))
+    if not kept:  # the report says which step removed what; the previous output stays as it was
+        write_json(work / REPORT_FILE, report)
+        raise StageError(f"speeches: no speech survived: {report['steps']['input']} loaded, removed {_removed(report)}; "
+                         f"counts per source and step in {work / REPORT_FILE}; check the sources and "
+                         f"speeches.min_chars/max_chars ({cfg.min_chars}/{cfg.max_chars})")
     coarse_of = fine_to_coarse()
     ds = datasets.Dataset.from_dict({
         "id": [speech_id(r.source, r.text) for r in kept],
@@ -129,21 +158,30 @@ def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None =
         "topic_method": methods,
         "n_chars": [len(r.text) for r in kept],
     }, features=FEATURES)
+    save_atomic(ds, out, marker={"config_hash": digest, "rows": len(ds)})
+    write_json(work / REPORT_FILE, report)
+    _log_report(report, out)
+    return datasets.load_from_disk(str(out))
 
+
+def _report(digest: str, cleaned: dict, kept: list[SpeechRecord], fine: list, methods: list,
+            inputs: dict[str, dict[str, list[str]]]) -> dict:
+    """speeches_report.json: counts per step and per source (with its inputs), topic methods and labels."""
     per_source = cleaned.pop("per_source")
     for src, counts in per_source.items():
         counts["topic_method"] = dict(Counter(m for r, m in zip(kept, methods) if r.source == src))
-    report = {
+        counts |= inputs.get(src, {})
+    unknown = unknown_topic_labels(r.raw_topic for r in kept)
+    if unknown:
+        log.warning("speeches: %d source topic label(s) match none of the fine topics (those speeches go to the "
+                    "classifier, or stay unlabelled): %s", len(unknown),
+                    ", ".join(f"{label!r} x{n}" for label, n in unknown.most_common()))
+    return {
         "config_hash": digest,
         "steps": cleaned,
         "per_source": per_source,
         "topic_method": {m: methods.count(m) for m in ("source", "llm", "unlabelled")},
         "topic_fine": dict(Counter(f for f in fine if f).most_common()),
+        "unknown_topic_labels": dict(unknown.most_common()),
         "mean_chars": sum(len(r.text) for r in kept) / len(kept) if kept else 0.0,
     }
-    if not kept:
-        log.warning("speeches: no speech survived cleaning; check the sources and the length limits")
-    save_atomic(ds, out, marker={"config_hash": digest, "rows": len(ds)})
-    write_json(work / REPORT_FILE, report)
-    _log_report(report, out)
-    return datasets.load_from_disk(str(out))

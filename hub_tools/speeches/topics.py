@@ -3,7 +3,9 @@ otherwise an LLM classification through the Runtime (cached, validated, never gu
 
 counsel-chat's `topic` values ('family-conflict', 'lgbtq', ...) are the paper's fine-topic names
 written in lower case; `paper.taxonomy.normalize_fine` matches them ignoring case and punctuation. A small
-alias table covers spellings seen in other versions of such labels.
+alias table covers spellings seen in other versions of such labels. A cell may hold several labels
+('Substance Abuse,Addiction' in counsel-chat's counselchat-data.csv): the first that maps is the topic, and
+labels that map to none ('Career Counseling') are counted by `unknown_topic_labels` for the stage's report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
 
@@ -49,16 +52,24 @@ ALIASES = {
 _SPLIT = re.compile(r"[,;|/]")  # multi-topic cells: 'depression, anxiety'
 
 
+def _labels(raw: str | None) -> list[str]:
+    """The labels of a source's topic cell, stripped, empty parts dropped."""
+    return [part.strip() for part in _SPLIT.split(raw or "") if part.strip()]
+
+
 @functools.lru_cache(maxsize=4096)
+def _fine(label: str) -> str | None:
+    return normalize_fine(label) or ALIASES.get("".join(ch for ch in label.lower() if ch.isalnum()))
+
+
 def map_source_topic(raw: str | None) -> str | None:
     """The fine topic a source label names, or None. A multi-topic cell gives its first mappable part."""
-    if not raw:
-        return None
-    for part in _SPLIT.split(raw):
-        fine = normalize_fine(part) or ALIASES.get("".join(ch for ch in part.lower() if ch.isalnum()))
-        if fine:
-            return fine
-    return None
+    return next((fine for label in _labels(raw) if (fine := _fine(label))), None)
+
+
+def unknown_topic_labels(raw_topics: Iterable[str | None]) -> Counter:
+    """Source labels that name none of the 42 fine topics, counted per label (one count per cell)."""
+    return Counter(label for raw in raw_topics for label in dict.fromkeys(_labels(raw)) if _fine(label) is None)
 
 
 def topic_schema() -> dict:

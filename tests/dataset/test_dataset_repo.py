@@ -143,7 +143,8 @@ def test_every_config_loads_with_datasets(built, inputs):
 def test_card_metadata(built, inputs):
     card = DatasetCard.load(built / "README.md")
     data = card.data
-    assert data.license == "cc-by-nc-4.0" and data.language == ["en"]
+    # derived from the speeches' sources: bundled (apache-2.0) and counsel_chat (mit)
+    assert data.license == "apache-2.0" and data.language == ["en"]
     assert data.task_categories and "dpo" in data.tags
     n = sum(inputs["release"][s].num_rows for s in SPLITS)
     assert data.size_categories == [size_category(n)] == ["n<1K"]
@@ -190,6 +191,38 @@ def test_card_numbers_match_data(built, inputs):
     assert 'load_dataset("Psychotherapy-LLM/PsyCoPref", "pairs")' in body
     assert "arXiv:2502.19731" in body and "Empathy and Emotional Understanding" in body
     assert "Small demo scale" in body and "expert-validation:start" not in body
+
+
+def test_card_lists_each_source_with_its_licence_and_count(built, inputs):
+    body = DatasetCard.load(built / "README.md").text
+    counts = Counter(s for split in SPLITS for s in inputs["speeches"][split]["source"])
+    table = {row[0]: row[1:] for row in _table(body, "| Source | Speeches | Licence |")}
+    assert table == {"bundled": [str(counts["bundled"]), "`apache-2.0`", "the psycopref package (hub_tools/speeches/data)"],
+                     "counsel_chat": [str(counts["counsel_chat"]), "`mit`", "https://github.com/nbertagnolli/counsel-chat"]}
+    licence = body.split("## Licence")[1]
+    assert licence.lstrip().startswith("`apache-2.0`: the most restrictive licence among the sources used, that of "
+                                       "bundled (apache-2.0)")
+    assert "mit < apache-2.0 < cc-by-4.0 < openrail < other < cc-by-nc-4.0 < cc-by-nc-sa-4.0" in " ".join(licence.split())
+
+
+def _with_sources(inputs: dict, names: dict[str, str]) -> dict:
+    """The inputs with the speeches' `source` column renamed by `names`."""
+    speeches = inputs["speeches"].map(lambda row: {"source": names.get(row["source"], row["source"])})
+    return {**inputs, "speeches": speeches}
+
+
+def test_licence_of_sources_used_unknown_and_set_by_the_recipe(inputs, tmp_path, caplog):
+    nc = build_repo(tmp_path / "nc", **_with_sources(inputs, {"bundled": "psych8k"}))
+    assert DatasetCard.load(nc / "README.md").data.license == "cc-by-nc-sa-4.0"
+    with caplog.at_level("WARNING", logger="psycopref"):
+        unknown = build_repo(tmp_path / "unknown", **_with_sources(inputs, {"bundled": "therapistqa"}))
+    card = DatasetCard.load(unknown / "README.md")
+    assert card.data.license == "unknown" and "therapistqa (unknown)" in card.text
+    assert {row[0]: row[2] for row in _table(card.text, "| Source | Speeches |")}["therapistqa"] == "`unknown`"
+    assert any("therapistqa" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    chosen = build_repo(tmp_path / "chosen", **_with_sources(inputs, {"bundled": "therapistqa"}), license="cc-by-nc-4.0")
+    card = DatasetCard.load(chosen / "README.md")
+    assert card.data.license == "cc-by-nc-4.0" and "set by the build recipe (`dataset.license`)" in card.text
 
 
 def test_figures_are_pngs_referenced_from_card(built):

@@ -466,3 +466,20 @@ def test_missing_inputs_name_the_stage_to_run(tmp_path):
         run_dataset(recipe)
     with pytest.raises(FileNotFoundError, match=r"dataset_repo.*psycopref dataset"):
         run_push(recipe, hub_dir=str(tmp_path / "hub"))
+
+
+def test_card_licence_comes_from_the_published_speeches_sources_or_the_recipe(built, tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from hub_tools.config import RecipeError
+
+    published = load_from_disk(str(built["work"] / "speeches_split"))
+    assert {s for split in SPLITS for s in published[split]["source"]} == {"bundled", "counsel_chat"}
+    assert DatasetCard.load(built["folder"] / "README.md").data.license == "apache-2.0"  # bundled's, above mit
+    work = tmp_path / "work"
+    shutil.copytree(built["work"], work)
+    folder = run_dataset(make_recipe(work, dataset={"license": "cc-by-nc-4.0"}))
+    card = DatasetCard.load(Path(folder) / "README.md")
+    assert card.data.license == "cc-by-nc-4.0" and "set by the build recipe (`dataset.license`)" in card.text
+    with pytest.raises(RecipeError, match=r"dataset\.license"):
+        make_recipe(work, dataset={"license": "CC BY-NC 4.0"})

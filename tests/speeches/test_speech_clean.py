@@ -9,6 +9,7 @@ import pytest
 from datasketch import MinHash
 
 from hub_tools.speeches.clean import (
+    STEPS,
     clean_speeches,
     dedup_key,
     minhash_signatures,
@@ -116,11 +117,43 @@ def test_shingles_are_order_sensitive_and_punctuation_blind():
 def test_report_has_every_step_per_source():
     kept, report = clean_speeches([rec("x" * 150, "s1"), rec("short", "s2")])
     assert report["input"] == 2 and report["kept"] == 1
-    assert set(report["per_source"]["s2"]) == {"input", "empty", "too_short", "too_long", "exact_dup", "near_dup", "kept"}
+    assert set(report["per_source"]["s2"]) == {"input", "answer_marker", "empty", "too_short", "too_long", "exact_dup",
+                                               "near_dup", "kept"}
     assert report["per_source"]["s2"]["too_short"] == 1
+
+
+def test_rows_rejected_by_their_loader_are_counted_never_kept():
+    answer_left = SpeechRecord("x" * 150 + " Output: do this", "phi", None, "f:2", "answer_marker")
+    kept, report = clean_speeches([answer_left, rec("y" * 150, "phi")])
+    assert [r.text for r in kept] == ["y" * 150]
+    assert report["answer_marker"] == 1 and report["per_source"]["phi"]["answer_marker"] == 1
+    assert report["input"] == 2 == report["kept"] + sum(report[s] for s in STEPS)
+    with pytest.raises(ValueError, match="unknown rejection reason 'nope'"):
+        clean_speeches([SpeechRecord("z", "s", None, "f:1", "nope")])
 
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_tiny_inputs(n):
     kept, report = clean_speeches([rec(speech(9, 40))] * n)
     assert len(kept) == n and report["kept"] == n
+
+
+@pytest.mark.parametrize("texts", [
+    [],  # no speech
+    [""],  # 0 words (dropped as empty before de-duplication)
+    ["word"],  # 1 word
+    ["two words"],  # the crash: all speeches together hold fewer words than a shingle
+    ["two words", "other two", "three"],
+    ["!!! ??? ...", "--- ,,, ;;;"],  # punctuation only: no shingle at all
+    ["one speech with exactly seven words here"],
+])
+@pytest.mark.parametrize("shingle_size", [1, 5, 64])
+def test_odd_corpora_deduplicate(texts, shingle_size):
+    kept, report = clean_speeches([rec(t) for t in texts], min_chars=1, shingle_size=shingle_size)
+    assert [r.text for r in kept] == [t for t in texts if t]
+    assert report["near_dup"] == 0 and report["empty"] == texts.count("")
+
+
+def test_short_near_duplicates_are_still_found():
+    kept, report = clean_speeches([rec("Help me."), rec("help, me!"), rec("not me")], min_chars=1)
+    assert [r.text for r in kept] == ["Help me.", "not me"] and report["near_dup"] == 1

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from pathlib import Path
 
 import pytest
+from speech_files import load, write_csv
 
 from hub_tools.speeches.config import SourceSpec
-from hub_tools.speeches.sources import SourceError, human_turn, load_source
+from hub_tools.speeches.sources import SourceError, load_source
+from hub_tools.speeches.transcripts import holds_answer, human_turn
 
 COUNSEL_HEADER = ["questionID", "questionTitle", "questionText", "questionLink", "topic", "therapistInfo",
                   "therapistURL", "answerText", "upvotes", "views", "split"]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def load(name: str, path: Path, **kw) -> list:
-    return list(load_source(SourceSpec(name=name, path=str(path), **kw)))
 
 
 def counsel_rows() -> list[list]:
@@ -139,15 +127,41 @@ def test_phi2mental_detects_named_column(tmp_path):
     "### Human: I keep crying at work. ### Assistant: That sounds hard.",
     "<HUMAN>: I keep crying at work.\n<ASSISTANT>: That sounds hard.",
     "<s>[INST] I keep crying at work. [/INST] That sounds hard.</s>",
+    "User: I keep crying at work.\nAssistant: That sounds hard.",
+    "Instruct: I keep crying at work.\nOutput: That sounds hard.",  # Phi-2's own format
+    "### Instruction:\nI keep crying at work.\n\n### Response:\nThat sounds hard.",  # Alpaca
+    "### Instruction\nI keep crying at work.\n### Response\nThat sounds hard.",  # Alpaca without colons
+    "### Instruction:\nYou are a counsellor. Reply kindly.\n\n### Input:\nI keep crying at work.\n\n### Response:\nThat sounds hard.",
+    "### Instruction:\nI keep crying at work.\n\n### Input:\n\n### Response:\nThat sounds hard.",  # empty Input
 ])
 def test_phi2mental_extracts_human_turn_from_text_column(tmp_path, text):
     path = write_csv(tmp_path / "phi2-data.csv", ["text"], [[text]])
-    assert load("phi2mental", path)[0].text == "I keep crying at work."
+    (rec,) = load("phi2mental", path)
+    assert (rec.text, rec.reject) == ("I keep crying at work.", None)
+
+
+@pytest.mark.parametrize("text", [
+    "Instruct: I keep crying at work. Output: That sounds hard.",  # markers on one line: not split
+    "I keep crying at work. Assistant: That sounds hard.",
+    "<s>[INST] I keep crying at work. <ASSISTANT> That sounds hard. [/INST]</s>",
+    "### Human: I keep crying at work. [/INST] That sounds hard.",
+])
+def test_phi2mental_rejects_a_row_that_still_holds_an_answer(tmp_path, text):
+    path = write_csv(tmp_path / "phi2-data.csv", ["text"], [[text], ["Instruct: I sleep badly.\nOutput: Try this."]])
+    recs = load("phi2mental", path)
+    assert [(r.reject, r.origin) for r in recs] == [("answer_marker", f"{path}:2"), (None, f"{path}:3")]
+    assert holds_answer(recs[0].text) and recs[1].text == "I sleep badly."
+
+
+def test_phi2mental_limit_counts_kept_speeches_only(tmp_path):
+    rows = [["Instruct: a. Output: b."], ["Instruct: first\nOutput: x"], ["Instruct: second\nOutput: y"]]
+    path = write_csv(tmp_path / "phi2-data.csv", ["text"], rows)
+    assert [r.text for r in load("phi2mental", path, limit=1)] == ["a. Output: b.", "first"]
 
 
 def test_human_turn_leaves_plain_speech_alone():
-    plain = "I told my therapist: I am scared. Then I left."
-    assert human_turn(plain) == plain
+    plain = "I told my therapist: I am scared. Then I left.\nThe output: nothing changed."
+    assert human_turn(plain) == plain and not holds_answer(plain)
 
 
 def test_phi2mental_unknown_header_lists_columns(tmp_path):
@@ -234,3 +248,12 @@ def test_unknown_source_and_no_location():
 
 def test_source_error_is_value_error():
     assert issubclass(SourceError, ValueError)
+
+
+def test_gaps_are_empty_text_and_other_values_are_errors_naming_row_and_key():
+    from hub_tools.speeches.readers import text_value
+
+    assert text_value("f.parquet:[3]", "post1", None) == "" == text_value("f.parquet:[3]", "post1", float("nan"))
+    for value, kind in ((["a", "b"], "list"), ({"a": 1}, "dict"), (1.5, "float"), (7, "int"), (False, "bool"), (b"x", "bytes")):
+        with pytest.raises(SourceError, match=rf"^f\.parquet:\[3\]: key 'post1': expected text, got {kind}"):
+            text_value("f.parquet:[3]", "post1", value)

@@ -11,6 +11,7 @@ import datasets
 import pytest
 
 from hub_tools.config import Endpoint
+from hub_tools.errors import StageError
 from hub_tools.serving import Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 from hub_tools.speeches import stage as stage_mod
@@ -68,6 +69,9 @@ def test_end_to_end_columns_types_ids_and_report(tmp_path, sources):
     assert report["per_source"]["amod"]["exact_dup"] == 1 and report["per_source"]["amod"]["kept"] == 1
     assert report["per_source"]["counsel_chat"]["input"] == 4  # the repeated question counted once
     assert report["topic_method"] == {"source": 2, "llm": 0, "unlabelled": 2}
+    assert report["unknown_topic_labels"] == {"not-a-topic": 1}  # reported, not silently dropped
+    assert report["per_source"]["amod"]["read"] == [sources[1].path]
+    assert report["per_source"]["counsel_chat"]["skipped_files"] == []
     assert not list((tmp_path / "work").glob(".speeches.*"))  # no temp folders left
 
 
@@ -87,9 +91,24 @@ def test_rerun_reuses_output_and_config_change_rebuilds(tmp_path, sources, monke
     assert rebuilt["text"] == [CC_ONLY]
 
 
-def test_empty_result_is_saved_and_reloadable(tmp_path, sources):
-    assert len(run_speeches(*recipe(tmp_path, sources, min_chars=500))) == 0
-    assert len(run_speeches(*recipe(tmp_path, sources, min_chars=500))) == 0  # reused from disk
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_no_surviving_speech_stops_with_one_line_and_keeps_the_previous_output(tmp_path, sources):
+    run_speeches(*recipe(tmp_path, sources))
+    out, report_path = tmp_path / "work" / "speeches", tmp_path / "work" / "speeches_report.json"
+    before = _tree(out)
+    with pytest.raises(StageError) as err:
+        run_speeches(*recipe(tmp_path, sources, min_chars=500))
+    msg = str(err.value)
+    assert "\n" not in msg and "no speech survived" in msg and str(report_path) in msg
+    report = json.loads(report_path.read_text())  # written first, so the message's counts can be read there
+    assert report["steps"]["kept"] == 0 and report["steps"]["too_short"] == report["steps"]["input"] == 6
+    assert f"too_short {report['steps']['too_short']}" in msg and "min_chars" in msg
+    assert report["per_source"]["amod"]["too_short"] == 2
+    assert _tree(out) == before  # the previous output is untouched
+    assert not list((tmp_path / "work").glob(".speeches.*"))
 
 
 def test_edited_input_file_invalidates_output(tmp_path, sources):

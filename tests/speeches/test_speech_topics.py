@@ -17,6 +17,7 @@ from hub_tools.speeches.topics import (
     map_source_topic,
     parse_topic,
     topic_schema,
+    unknown_topic_labels,
 )
 
 # counsel-chat's `topic` values (nbertagnolli/counsel-chat) and a few the taxonomy adds.
@@ -72,6 +73,15 @@ def test_counsel_chat_topics_map_to_fine_topics(raw):
     fine = map_source_topic(raw)
     assert fine in fine_topics()
     assert fine.lower() == raw.lower()  # the names are the paper's, only the case differs
+
+
+def test_multi_label_cells_map_and_unknown_labels_are_counted():
+    # counselchat-data.csv writes `topics` as comma-separated Title Case labels
+    cells = ["Substance Abuse,Addiction", "Career Counseling,Anxiety", "Career Counseling", "Relationship Dissolution ",
+             None, "", "Career Counseling, Career Counseling"]
+    assert [map_source_topic(c) for c in cells] == ["Substance-abuse", "Anxiety", None, "Relationship-dissolution",
+                                                    None, None, None]
+    assert unknown_topic_labels(cells) == {"Career Counseling": 3}  # once per cell, never silently dropped
 
 
 def test_specific_mappings_aliases_and_unknowns():
