@@ -1,19 +1,27 @@
 """Any OpenAI-compatible or TGI Messages API server, through `huggingface_hub.InferenceClient`.
 
-One client covers GPT-4o (api.openai.com), TGI, vLLM's server and llama.cpp's server. Transport
-failures (connection refused, timeouts, 429, 5xx) are retried with exponential backoff (tenacity);
-the final error names the endpoint, never the API key.
+One client covers GPT-4o (api.openai.com), TGI, vLLM's server and llama.cpp's server. Transient
+failures (connection refused or dropped, timeouts, 408, 429, 5xx) are retried up to `max_retries`
+times (tenacity): a 429/503 that says `Retry-After` is retried after the time it asks for, anything
+else after an exponential backoff; every wait is capped by `max_retry_wait` and logged, so a paused run
+says why. The final error names the endpoint (URL and model), never the API key, and the only key ever
+sent is the one the recipe names: without `api_key_env` no Authorization header goes out at all.
 """
 
 from __future__ import annotations
 
+import email.utils
 import inspect
+import logging
+import math
 import os
+import time
+from datetime import timezone
 from typing import Any
 
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 try:  # huggingface_hub>=2 speaks HTTP through httpx2, 1.x through httpx
     import httpx2 as _httpx
@@ -21,18 +29,72 @@ except ImportError:  # pragma: no cover
     import httpx as _httpx
 
 from .base import BackendError, Completion
+from .grammar import to_gbnf
+
+log = logging.getLogger("psycopref")
 
 _CHAT_KWARGS = set(inspect.signature(InferenceClient.chat_completion).parameters) - {"self", "messages", "stream"}
+# What InferenceClient raises for the network, as huggingface_hub's own http_backoff retries them:
+# a refused or reset connection (NetworkError), a timeout, a connection dropped before a full answer.
+_NETWORK = (_httpx.TimeoutException, _httpx.NetworkError, _httpx.RemoteProtocolError, ConnectionError, TimeoutError)
+_BACKOFF = wait_exponential(multiplier=0.5, max=20)  # 0.5, 1, 2, 4 ... s when the server names no time
+
+
+def _status(err: BaseException | None) -> int | None:
+    response = getattr(err, "response", None) if isinstance(err, HfHubHTTPError) else None
+    return getattr(response, "status_code", None)
 
 
 def _transient(err: BaseException) -> bool:
+    """Worth another attempt: the network, a timeout, or a server saying 'not now' (408, 429, 5xx).
+
+    A 200 whose body is not a chat completion (not JSON, no choices) is not retried: a body cut short
+    in transit already fails as a dropped connection (Content-Length), so a complete bad body means a
+    base_url that is not a chat server (an HTML page, another API), which answers the same every time,
+    and a real server has most likely generated, and billed, the answer already."""
     if isinstance(err, OfflineModeIsEnabled):  # a setting, not a network hiccup
         return False
-    if isinstance(err, (_httpx.TransportError, ConnectionError, TimeoutError)):
-        return True
-    if isinstance(err, HfHubHTTPError) and err.response is not None:
-        return err.response.status_code == 429 or err.response.status_code >= 500
-    return False
+    status = _status(err)
+    if status is not None:
+        return status in (408, 429) or status >= 500
+    return isinstance(err, _NETWORK)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks for: delta-seconds or an HTTP date (past dates: 0).
+    None when absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def retry_after(err: BaseException | None) -> float | None:
+    """The wait a 429 or 503 answer asks for in its Retry-After header, if it names one."""
+    if _status(err) not in (429, 503):
+        return None
+    return parse_retry_after(err.response.headers.get("retry-after"))
+
+
+def _secs(seconds: float) -> str:
+    return f"{round(seconds, 2):g}"
+
+
+def _count(usage: Any, name: str) -> int:
+    """A token count from the answer's usage block; 0 when the server sends none (or nonsense)."""
+    try:
+        return int(getattr(usage, name, 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _structured(dialect: str, schema: dict) -> dict:
@@ -42,8 +104,11 @@ def _structured(dialect: str, schema: dict) -> dict:
     speak OpenAI's form get the schema through their own native field instead."""
     if dialect == "tgi":  # sent as {"type": "json_object", "value": schema}: TGI's grammar
         return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}}
-    if dialect == "llamacpp":  # llama.cpp server: top-level json_schema -> GBNF grammar
-        return {"extra_body": {"json_schema": schema}}
+    if dialect == "llamacpp":  # llama.cpp server: our whitespace-free grammar, else its own from the schema
+        try:
+            return {"extra_body": {"grammar": to_gbnf(schema)}}
+        except ValueError:
+            return {"extra_body": {"json_schema": schema}}
     if dialect == "vllm-server":  # vLLM's OpenAI server: guided decoding
         return {"extra_body": {"guided_json": schema}}
     return {"response_format": {"type": "json_object"}}  # OpenAI JSON mode; pydantic validates the keys
@@ -69,10 +134,47 @@ class OpenAICompatBackend:
                 raise BackendError(f"endpoint {base_url} expects its API key in ${endpoint.api_key_env}, which is unset")
         self.base_url = base_url
         self.model = endpoint.model
+        self.label = f"{base_url} (model {endpoint.model})"  # how errors and logs name the endpoint
+        self.timeout = endpoint.timeout
         self.max_retries = endpoint.max_retries
-        self.client = InferenceClient(base_url=base_url, api_key=api_key, timeout=endpoint.timeout)
+        self.max_retry_wait = endpoint.max_retry_wait
+        # Without a key InferenceClient would send the user's Hugging Face token (HF_TOKEN or `hf auth
+        # login`) to whatever server base_url names; a None header drops it.
+        headers = None if api_key else {"authorization": None}
+        self.client = InferenceClient(base_url=base_url, api_key=api_key, timeout=endpoint.timeout, headers=headers)
 
-    def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
+    def _describe(self, err: BaseException) -> str:
+        """What went wrong, in words, without the server's body (it may quote the request)."""
+        status = _status(err)
+        if status is not None:
+            return f"HTTP {status}"
+        if isinstance(err, _httpx.ConnectError):
+            return "could not connect (refused or unreachable)"
+        if isinstance(err, (_httpx.TimeoutException, TimeoutError)):
+            return f"no answer within the {self.timeout:g} s timeout"
+        if isinstance(err, _NETWORK):
+            return "the connection dropped before a complete answer"
+        if isinstance(err, ValueError):  # JSONDecodeError, or a JSON value that is not an object
+            return "the answer is not a JSON chat completion; is base_url an OpenAI-compatible server?"
+        return type(err).__name__
+
+    def _wait(self, state: RetryCallState) -> float:
+        """tenacity wait: the server's Retry-After when it names one, else exponential; capped either way."""
+        asked = retry_after(state.outcome.exception())
+        return min(_BACKOFF(state) if asked is None else asked, self.max_retry_wait)
+
+    def _log_wait(self, state: RetryCallState) -> None:
+        err = state.outcome.exception()
+        why, asked = self._describe(err), retry_after(err)
+        if asked is not None:
+            why += f" asking to retry after {_secs(asked)} s"
+            if asked > self.max_retry_wait:
+                why += f" (more than max_retry_wait={_secs(self.max_retry_wait)})"
+        log.info("%s: %s; retry %d of %d in %s s", self.label, why, state.attempt_number, self.max_retries,
+                 _secs(state.upcoming_sleep))
+
+    def request_kwargs(self, params: dict[str, Any], json_schema: dict | None = None) -> dict[str, Any]:
+        """`InferenceClient.chat_completion` keyword arguments for these decoding params and schema."""
         kwargs = {k: v for k, v in params.items() if k in _CHAT_KWARGS}
         extra = {k: v for k, v in params.items() if k not in _CHAT_KWARGS}  # e.g. top_k, min_p
         if extra:
@@ -80,10 +182,23 @@ class OpenAICompatBackend:
         if json_schema is not None:
             for key, value in _structured(self.name, json_schema).items():
                 kwargs[key] = {**kwargs.get(key, {}), **value} if key == "extra_body" else value
+        return kwargs
+
+    def request_body(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> dict:
+        """The JSON body `chat` would post, for the Batch API: model, messages, params, structured output."""
+        kwargs = self.request_kwargs(params, json_schema)
+        extra = kwargs.pop("extra_body", {})
+        return {"model": self.model, "messages": messages, **kwargs, **extra}
+
+    def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
+        kwargs = self.request_kwargs(params, json_schema)
+        attempts = 0
 
         @retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.max_retries + 1),
-               wait=wait_exponential(multiplier=0.5, max=20), reraise=True)
+               wait=self._wait, before_sleep=self._log_wait, reraise=True)
         def _call():
+            nonlocal attempts
+            attempts += 1
             return self.client.chat_completion(messages, model=self.model, **kwargs)
 
         try:
@@ -93,17 +208,22 @@ class OpenAICompatBackend:
                                "local servers included; unset it for generation and judging (nothing is downloaded "
                                "from the Hub by these stages)") from None
         except Exception as err:  # noqa: BLE001  (re-raised with the endpoint named, key-free)
-            status = getattr(getattr(err, "response", None), "status_code", None)
-            detail = f"HTTP {status}" if status else type(err).__name__
-            raise BackendError(f"{self.base_url} (model {self.model}) failed after {self.max_retries + 1} attempt(s): {detail}") from None
-        choice = out.choices[0]
-        usage = out.usage
-        return Completion(
-            text=choice.message.content or "",
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            finish_reason=choice.finish_reason,
-        )
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            raise BackendError(f"{self.label} failed{tries}: {self._describe(err)}") from None
+        return self._completion(out)
+
+    def _completion(self, out) -> Completion:
+        """The answer's text and usage; a body without `choices[0].message` is the endpoint's fault."""
+        choice = out.choices[0] if isinstance(out.choices, list) and out.choices else None
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        if message is None or not isinstance(content, (str, type(None))):
+            raise BackendError(f"{self.label} failed: the answer has no choices[0].message text; "
+                               "is base_url an OpenAI-compatible server?")
+        finish = getattr(choice, "finish_reason", None)
+        return Completion(text=content or "", prompt_tokens=_count(out.usage, "prompt_tokens"),
+                          completion_tokens=_count(out.usage, "completion_tokens"),
+                          finish_reason=None if finish is None else str(finish))
 
     def close(self) -> None:
         pass
