@@ -23,6 +23,7 @@ from ..io import load_stage, save_atomic, write_json, write_jsonl
 from ..paper.principles import PRINCIPLE_NAMES, by_short
 from ..paper.prompts import all_principles_messages, rating_messages, rating_template, template_hash
 from ..serving.runtime import Runtime, run_parallel
+from .batch import run_batch
 from .config import JudgeConfig
 from .schema import N_RESPONSES, InvalidAnswer, json_schema, parse_answer
 
@@ -43,6 +44,11 @@ RATING_FEATURES = Features({
 
 class BudgetExceeded(StageError):
     """The judge's estimated cost reached `judge.budget_usd`."""
+
+
+def prompt_hash(cfg: JudgeConfig) -> str:
+    """The content hash of the prompt template this judge config sends."""
+    return template_hash(rating_template(cfg.mode, cfg.compact))
 
 
 def shuffle_order(seed: int, speech_id: str, key: str) -> list[int]:
@@ -80,7 +86,7 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
     all_mode = cfg.mode == "all_principles"
     keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
     units = [(sid, key) for sid in groups for key in keys]
-    schema = json_schema(all_mode, cfg.rationale_max_chars) if cfg.constrained else None
+    schema = json_schema(all_mode, cfg.rationale_max_chars, cfg.compact) if cfg.constrained else None
 
     def price(c) -> float:
         return cfg.prices.cost(c.prompt_tokens, c.completion_tokens)
@@ -92,22 +98,34 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
                 raise BudgetExceeded(f"judge budget reached: ${spent:.4f} of ${cfg.budget_usd:.4f} spent; finished calls "
                                      "are cached: raise judge.budget_usd and rerun to resume")
 
-    def rate(i: int) -> dict:
-        sid, key = units[i]
+    def prompt(unit: tuple[str, str]) -> tuple[list[int], list[dict]]:
+        """Which response is shown where, and the prompt showing them, for one call."""
+        sid, key = unit
         order = shuffle_order(seed, sid, key)
         shown = [groups[sid][j]["response"] for j in order]
-        messages = (all_principles_messages(texts[sid], shown) if all_mode
-                    else rating_messages(texts[sid], shown, by_short(key)))
+        return order, (all_principles_messages(texts[sid], shown, cfg.compact) if all_mode
+                       else rating_messages(texts[sid], shown, by_short(key)))
+
+    def params_for(attempt: int) -> dict:
+        params = dict(cfg.endpoint.params)
+        if attempt:  # a retry must be able to differ from the first answer
+            params["seed"] = int(params.get("seed", seed)) + attempt
+        return params
+
+    if cfg.batch:  # first attempts through the Batch API, into the same cache the online calls read
+        guard()
+        run_batch(cfg, work, rt, [prompt(u)[1] for u in units], params_for(0), schema)
+
+    def rate(i: int) -> dict:
+        sid, key = units[i]
+        order, messages = prompt(units[i])
         errors, text = [], ""
         for attempt in range(cfg.max_attempts):
-            params = dict(cfg.endpoint.params)
-            if attempt:  # a retry must be able to differ from the first answer
-                params["seed"] = int(params.get("seed", seed)) + attempt
-            completion, _ = rt.call(cfg.endpoint, messages, stage="judge", params=params, json_schema=schema,
-                                    extra_key={"attempt": attempt}, price=price, on_miss=guard)
+            completion, _ = rt.call(cfg.endpoint, messages, stage="judge", params=params_for(attempt),
+                                    json_schema=schema, extra_key={"attempt": attempt}, price=price, on_miss=guard)
             text = completion.text
             try:
-                parsed = parse_answer(text, all_mode)
+                parsed = parse_answer(text, all_mode, cfg.compact)
             except InvalidAnswer as err:
                 errors.append(str(err))
                 continue
@@ -140,7 +158,7 @@ def _assemble(cfg: JudgeConfig, seed: int, groups: dict[str, list[dict]], result
                 scores[res["sid"]][idx][principle] = (rating, rationale)
                 positions[res["sid"]][idx][principle] = pos + 1
     common = {"judge_model": cfg.endpoint.model, "judge_mode": cfg.mode,
-              "judge_prompt_hash": template_hash(rating_template(cfg.mode)),
+              "judge_prompt_hash": prompt_hash(cfg),
               "judge_params": json.dumps(cfg.endpoint.params, sort_keys=True), "judge_seed": seed}
     rows = []
     for sid, responses in groups.items():
@@ -162,7 +180,8 @@ def _assemble(cfg: JudgeConfig, seed: int, groups: dict[str, list[dict]], result
 def _write_reports(cfg: JudgeConfig, work: Path, rt: Runtime, quarantined: list[dict], n_calls: int) -> None:
     write_jsonl(work / "quarantine.jsonl", quarantined)
     ledger = rt.cache.ledger("judge") | {"prompts": n_calls, "quarantined": len(quarantined),
-                                         "model": cfg.endpoint.model, "mode": cfg.mode}
+                                         "model": cfg.endpoint.model, "mode": cfg.mode,
+                                         "prompt_hash": prompt_hash(cfg)}
     write_json(work / "judge_ledger.json", ledger)
     log.info("judge: %d prompts, %d quarantined; ledger: %d calls, %d prompt + %d completion tokens, ~$%.4f",
              n_calls, len(quarantined), ledger["calls"], ledger["prompt_tokens"], ledger["completion_tokens"],

@@ -53,6 +53,14 @@ ALL_PRINCIPLES_PROMPT = (
     "score from 1 to 5 and a string explaining it, for each of the four responses."
 )
 
+# Ours, the default for all seven at once: the same ratings and rationales as a compact list per
+# principle, about half the output tokens of the keyed format above.
+ALL_PRINCIPLES_COMPACT_PROMPT = ALL_PRINCIPLES_PROMPT.split("Provide a JSON object")[0] + (
+    "Provide a JSON object as output with one key per principle ({keys}), in that order. Each value is a "
+    "list of four [score, rationale] pairs, for responses 1 to 4 in order: an integer score from 1 to 5 "
+    "and a short string explaining it."
+)
+
 # Topic classification for speeches whose source carries no usable topic.
 TOPIC_PROMPT = (
     "Classify the client speech into exactly one of these counselling topics:\n{labels}\n\n"
@@ -66,9 +74,12 @@ def template_hash(template: str) -> str:
     return hashlib.sha256(template.encode("utf-8")).hexdigest()[:12]
 
 
-def rating_template(mode: str) -> str:
-    """The judge's template for a judge mode: `per_principle` (the paper's) or `all_principles` (ours)."""
-    return ALL_PRINCIPLES_PROMPT if mode == "all_principles" else RATING_PROMPT
+def rating_template(mode: str, compact: bool = False) -> str:
+    """The judge's template for a judge mode: `per_principle` (the paper's) or `all_principles` (ours),
+    the latter asking for keyed or compact answers."""
+    if mode != "all_principles":
+        return RATING_PROMPT
+    return ALL_PRINCIPLES_COMPACT_PROMPT if compact else ALL_PRINCIPLES_PROMPT
 
 
 def responding_messages(speech: str, system_prompt: str | None = None) -> list[dict]:
@@ -88,12 +99,30 @@ def rating_messages(speech: str, responses: list[str], principle: Principle) -> 
     return [{"role": "user", "content": text}]
 
 
-def all_principles_messages(speech: str, responses: list[str]) -> list[dict]:
+def all_principles_messages(speech: str, responses: list[str], compact: bool = False) -> list[dict]:
     ps = principles()
-    text = ALL_PRINCIPLES_PROMPT.format(
+    text = rating_template("all_principles", compact).format(
         principles="\n".join(f"[{p.short}] {p.full_text()}" for p in ps),
         keys=", ".join(p.short for p in ps),
         client_speech=speech,
         **_responses(responses),
     )
+    return [{"role": "user", "content": text}]
+
+
+# Paper Appendix A, "LLM-as-Ranker Prompt", verbatim. The paper shows no answer format; we ask for a JSON
+# verdict after it (RANKER_ANSWER), schema-constrained where the backend supports it (RANKER_SCHEMA).
+RANKER_PROMPT = (
+    "Determine which of the two given responses from different psychotherapists to a client's speech is better:\n\n"
+    "Client Speech: {client_speech}\n\n"
+    "Response 1: {response_1}\n\n"
+    "Response 2: {response_2}"
+)
+RANKER_ANSWER = '\n\nAnswer with a JSON object: {{"better": 1}} if Response 1 is better, {{"better": 2}} if Response 2 is better.'
+RANKER_SCHEMA = {"type": "object", "properties": {"better": {"type": "integer", "enum": [1, 2]}},
+                 "required": ["better"], "additionalProperties": False}
+
+
+def ranker_messages(speech: str, response_1: str, response_2: str) -> list[dict]:
+    text = (RANKER_PROMPT + RANKER_ANSWER).format(client_speech=speech, response_1=response_1, response_2=response_2)
     return [{"role": "user", "content": text}]

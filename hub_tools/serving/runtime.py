@@ -61,6 +61,14 @@ class Runtime(contextlib.AbstractContextManager):
                 self._backends[key] = make_backend(endpoint, managed_url=self.managed_url)
             return self._backends[key]
 
+    def call_parts(self, endpoint: Endpoint, messages: list[dict], *, stage: str, params: dict | None = None,
+                   json_schema: dict | None = None, extra_key: dict | None = None) -> dict[str, Any]:
+        """What identifies one call in the cache (its key is `cache.cache_key(parts)`); the schema is
+        dropped where the backend cannot constrain output, exactly as `call` sends it."""
+        schema = json_schema if self.backend(endpoint).supports_json_schema else None
+        return {"stage": stage, "endpoint": endpoint_identity(endpoint, self.server_config), "messages": messages,
+                "params": endpoint.params if params is None else params, "schema": schema, **(extra_key or {})}
+
     def call(self, endpoint: Endpoint, messages: list[dict], *, stage: str, params: dict | None = None,
              json_schema: dict | None = None, extra_key: dict | None = None,
              price: Callable[[Completion], float] | None = None,
@@ -69,9 +77,9 @@ class Runtime(contextlib.AbstractContextManager):
         `on_miss` runs before a real (paid) call and may raise to stop, e.g. at a budget cap."""
         params = endpoint.params if params is None else params
         backend = self.backend(endpoint)
-        schema = json_schema if backend.supports_json_schema else None
-        parts = {"stage": stage, "endpoint": endpoint_identity(endpoint, self.server_config),
-                 "messages": messages, "params": params, "schema": schema, **(extra_key or {})}
+        parts = self.call_parts(endpoint, messages, stage=stage, params=params, json_schema=json_schema,
+                                extra_key=extra_key)
+        schema = parts["schema"]
 
         def fresh() -> Completion:
             if on_miss is not None:

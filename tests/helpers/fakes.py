@@ -120,10 +120,17 @@ def one_principle(qualities: list[int], principle: str) -> dict:
     return obj
 
 
+def compact_principle(qualities: list[int], principle: str) -> list[list]:
+    """One principle in the compact all-principles format: [rating, rationale] per position."""
+    return [[expected_rating(q, principle), rationale(q, principle)] for q in qualities]
+
+
 def reading_judge(call: dict) -> str:
-    """Rates what is really at each position, in either judge mode."""
+    """Rates what is really at each position, in any judge mode and answer format."""
     prompt = call["messages"][-1]["content"]
     qualities = shown_qualities(prompt)
     if re.search(r"^Principle: ", prompt, re.M):  # per_principle Rating Prompt
         return json.dumps(one_principle(qualities, principle_of(prompt)))
+    if "[score, rationale] pairs" in prompt:  # all principles, compact format
+        return json.dumps({p: compact_principle(qualities, p) for p in PRINCIPLE_NAMES})
     return json.dumps({p: one_principle(qualities, p) for p in PRINCIPLE_NAMES})

@@ -17,7 +17,7 @@ from hub_tools.io import save_atomic
 from hub_tools.judge.schema import InvalidAnswer, json_schema, parse_answer
 from hub_tools.judge.stage import BudgetExceeded, run_judge, shuffle_order
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.paper.prompts import ALL_PRINCIPLES_PROMPT, RATING_PROMPT, template_hash
+from hub_tools.paper.prompts import ALL_PRINCIPLES_COMPACT_PROMPT, ALL_PRINCIPLES_PROMPT, RATING_PROMPT, template_hash
 from hub_tools.pipeline import run_stages, validate_recipe
 from hub_tools.serving import Completion
 from hub_tools.serving.runtime import Runtime
@@ -149,6 +149,23 @@ def test_json_schema_contents():
     assert "$ref" not in json.dumps(every)
 
 
+def test_compact_answers_parse_to_the_same_ratings_as_keyed_ones():
+    keyed = {p: one_principle([3, 1, 4, 2], p) for p in PRINCIPLE_NAMES}
+    compact = {p: [[expected_rating(q, p), rationale(q, p)] for q in [3, 1, 4, 2]] for p in PRINCIPLE_NAMES}
+    assert parse_answer(json.dumps(compact), True, compact=True) == parse_answer(json.dumps(keyed), True)
+    assert len(json.dumps(compact, separators=(",", ":"))) < 0.6 * len(json.dumps(keyed, separators=(",", ":")))
+    with pytest.raises(InvalidAnswer, match=r"empathy"):  # three pairs where four responses were shown
+        parse_answer(json.dumps(compact | {"empathy": compact["empathy"][:3]}), True, compact=True)
+    with pytest.raises(InvalidAnswer, match=r"clarity\.1\.0"):  # a rating out of range
+        parse_answer(json.dumps(compact | {"clarity": [[3, "a"], [6, "b"], [1, "c"], [2, "d"]]}), True, compact=True)
+    with pytest.raises(InvalidAnswer):  # the keyed format is not the compact one
+        parse_answer(json.dumps(keyed), True, compact=True)
+    schema = json_schema(True, 24, compact=True)
+    pair = schema["properties"]["safety"]["items"]
+    assert schema["required"] == list(PRINCIPLE_NAMES) and schema["properties"]["safety"]["minItems"] == 4
+    assert pair["prefixItems"] == [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string", "maxLength": 24}]
+
+
 # --- shuffling -----------------------------------------------------------------------------------------
 
 def test_shuffle_order_is_a_seeded_permutation():
@@ -261,13 +278,15 @@ def test_invalid_then_valid_is_kept_and_not_quarantined(tmp_path):
 
 # --- provenance, ledger, budget ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode, template", [("per_principle", RATING_PROMPT), ("all_principles", ALL_PRINCIPLES_PROMPT)],
-                         ids=MODES)
-def test_provenance_columns(tmp_path, mode, template):
+@pytest.mark.parametrize("mode, compact, template", [("per_principle", True, RATING_PROMPT),
+                                                    ("all_principles", True, ALL_PRINCIPLES_COMPACT_PROMPT),
+                                                    ("all_principles", False, ALL_PRINCIPLES_PROMPT)],
+                         ids=["per_principle", "all_principles-compact", "all_principles-nested"])
+def test_provenance_columns(tmp_path, mode, compact, template):
     write_inputs(tmp_path, n_speeches=2)
     SCRIPT.answer = reading_judge
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    judge(make_recipe(tmp_path, mode, rationale_max_chars=120))
+    judge(make_recipe(tmp_path, mode, rationale_max_chars=120, compact=compact))
     after = datetime.now(timezone.utc)
 
     contract = {"speech_id": "string", "response_id": "string", "member": "string", "model": "string",
@@ -277,7 +296,7 @@ def test_provenance_columns(tmp_path, mode, template):
                 "judge_params": "string", "rated_at": "string"}
     on_disk = load_from_disk(str(tmp_path / "ratings"))
     assert {k: on_disk.features[k].dtype for k in contract} == contract
-    assert template_hash(RATING_PROMPT) != template_hash(ALL_PRINCIPLES_PROMPT)
+    assert len({template_hash(t) for t in (RATING_PROMPT, ALL_PRINCIPLES_PROMPT, ALL_PRINCIPLES_COMPACT_PROMPT)}) == 3
     for row in on_disk:
         assert row["judge_model"] == "judge-x" and row["judge_mode"] == mode
         assert row["judge_prompt_hash"] == template_hash(template)
@@ -285,7 +304,8 @@ def test_provenance_columns(tmp_path, mode, template):
         at = datetime.fromisoformat(row["rated_at"])
         assert at.utcoffset().total_seconds() == 0 and before <= at <= after
     # constrained decoding: the backend got the schema for this mode, rationale cap included
-    assert all(c["schema"] == json_schema(mode == "all_principles", 120) for c in SCRIPT.calls)
+    assert all(c["schema"] == json_schema(mode == "all_principles", 120, compact) for c in SCRIPT.calls)
+    assert json.loads((tmp_path / "judge_ledger.json").read_text())["prompt_hash"] == template_hash(template)
 
 
 def test_unconstrained_judge_gets_no_schema(tmp_path):
