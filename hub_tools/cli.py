@@ -11,6 +11,11 @@ The root parser; each area (the dataset pipeline, the demo, evaluation) register
     psycopref run RECIPE [...]                             every stage the recipe names, in order
     psycopref demo [--work-dir DIR] [--hub-dir DIR]        the whole pipeline offline on the embedded default
     psycopref annotate export|score ...                    expert-validation sheets (paper §3.4)
+    psycopref train-reward RECIPE [...]                    Bradley-Terry reward model (paper §4.1) + its repo folder
+    psycopref eval-reward RECIPE [...]                     test metrics, calibration, baselines -> folder and card
+    psycopref push-reward RECIPE [--hub-dir DIR | --hub]   publish the reward model folder
+    psycopref estimate RECIPE [RECIPE ...] [--markdown]    peak training memory per GPU, computed without a GPU
+    psycopref eval-policy RECIPE [...]                     win rates against a reference model (paper Table 2)
 
 Flags after the recipe override its keys (`--judge.mode per_principle`); unknown keys are an error.
 Every stage resumes: finished model calls are cached in the work dir and never paid for twice.
@@ -28,7 +33,8 @@ import traceback
 
 from .errors import PsycoprefError
 
-AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate")  # each has add_cli(subparsers)
+AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate", "hub_tools.reward.cli",
+         "hub_tools.estimate", "hub_tools.evaluate.policy")  # each has add_cli(subparsers)
 
 
 def _setup_logging(verbose: bool) -> None:

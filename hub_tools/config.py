@@ -141,3 +141,87 @@ def public_dump(recipe: BaseModel) -> dict[str, Any]:
     data = recipe.model_dump(mode="json")
     data.pop("work_dir", None)
     return data
+
+
+# --------------------------------------------------------------------------- sections that are library dataclasses
+
+class DataclassSection(Strict):
+    """A recipe section that is a library's config dataclass (`trl.RewardConfig`, `peft.LoraConfig`, ...):
+    the YAML sets its fields, CLI flags override them, an unknown key is an error naming it, and
+    `build()` returns the library's own object. Made by `dataclass_section`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                              arbitrary_types_allowed=True)
+
+    def build(self, **values: Any) -> Any:
+        """The library dataclass from this section's values (defaults included), `values` overriding."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return DATACLASS_OF[type(self)](**{**fields, **values})
+
+
+DATACLASS_OF: dict[type, type] = {}  # section model -> the dataclass it mirrors
+
+
+def dataclass_section(cls: type, defaults: dict[str, Any] | None = None) -> type[DataclassSection]:
+    """A strict section mirroring dataclass `cls`: every init field with its type, its default (or ours from
+    `defaults`) and its `help` text as the description, so the resolved recipe writes every default out."""
+    import dataclasses
+    import typing
+
+    from pydantic import create_model
+
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if hasattr(BaseModel, f.name):
+            raise TypeError(f"{cls.__name__}.{f.name} clashes with a pydantic attribute")
+        description = (f.metadata or {}).get("help") or f"{cls.__name__}.{f.name}"
+        if defaults and f.name in defaults:
+            info = Field(defaults[f.name], description=description)
+        elif f.default is not dataclasses.MISSING:
+            info = Field(f.default, description=description)
+        elif f.default_factory is not dataclasses.MISSING:
+            info = Field(default_factory=f.default_factory, description=description)
+        else:
+            info = Field(..., description=description)
+        fields[f.name] = (hints.get(f.name, Any), info)
+    section = create_model(f"{cls.__name__}Section", __base__=DataclassSection, __doc__=cls.__doc__, **fields)
+    DATACLASS_OF[section] = cls
+    return section
+
+
+# --------------------------------------------------------------------------- every kind of recipe
+
+def _recipe_kinds():
+    from .registry import Registry
+
+    kinds = Registry("recipe kind", RecipeError)
+    # recipes/<artifact>/<method>/config_<variant>.yaml: the method folder says which schema reads it.
+    kinds.register_lazy("hub_tools.pipeline:Recipe", "dataset")
+    kinds.register_lazy("hub_tools.reward.config:RewardRecipe", "reward")
+    kinds.register_lazy("hub_tools.evaluate.config:EvalRecipe", "eval")
+    return kinds
+
+
+RECIPE_KINDS = _recipe_kinds()  # method folder -> recipe schema; areas add theirs with register_recipe_kind
+
+
+def register_recipe_kind(*methods: str):
+    """Class decorator: recipes in `recipes/<artifact>/<method>/` are read with this schema."""
+    return RECIPE_KINDS.register(*methods)
+
+
+def recipe_kind(path: str | Path) -> str:
+    """The kind of a recipe file: the name of its method folder (recipes/<artifact>/<method>/...)."""
+    return Path(path).resolve().parent.name
+
+
+def load_any(path: str | Path, overrides: dict[str, Any] | None = None, kind: str | None = None) -> BaseModel:
+    """Any recipe, read with the schema of its kind (`kind`, else its method folder's name)."""
+    kind = kind or recipe_kind(path)
+    if kind not in RECIPE_KINDS:
+        raise RecipeError(f"{path}: cannot tell which kind of recipe this is: its folder {kind!r} is not a method "
+                          f"({', '.join(RECIPE_KINDS.names())}); put it under recipes/<artifact>/<method>/ or name the kind")
+    return load(RECIPE_KINDS.get(kind), path, overrides)

@@ -3,8 +3,9 @@
 For each speech, `members_per_speech` pool members are sampled with a seed derived from the run's seed
 and the speech id (stable under re-ordering and subsetting), and each answers with the paper's
 Responding Prompt, `samples_per_member` times. The dataset build samples 4 of 20 members once each; an
-iterative-DPO round asks its one policy for K samples. Every call goes through the Runtime's cache, so
-a killed run resumes where it stopped.
+iterative-DPO round asks its one policy for K samples. A speeches dataset with a `length_words` column
+asks for answers of about that many words per speech (the win-rate evaluation's length-constrained
+setting). Every call goes through the Runtime's cache, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ def _check_pool(cfg: GenerateConfig) -> None:
         raise RecipeError(f"generate.pool: member names must be unique, repeated: {', '.join(dupes)}")
 
 
-def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, PoolMember, int | None]]:
-    """(speech id, text, member, sample index or None when each member answers once) per call."""
+def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, PoolMember, int | None, int | None]]:
+    """(speech id, text, member, sample index or None when each member answers once, length in words or
+    None when unconstrained) per call."""
     samples = [None] if cfg.samples_per_member == 1 else list(range(cfg.samples_per_member))
-    return [(row["id"], row["text"], m, j) for row in speeches
+    return [(row["id"], row["text"], m, j, row.get("length_words")) for row in speeches
             for m in sample_members(row["id"], cfg.pool, cfg.members_per_speech, seed) for j in samples]
 
 
@@ -87,8 +89,8 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     tasks = _tasks(speeches, cfg, seed)
 
     def answer(i: int) -> tuple[dict, bool]:
-        speech_id, text, member, j = tasks[i]
-        messages = responding_messages(text, member.system_prompt)
+        speech_id, text, member, j, words = tasks[i]
+        messages = responding_messages(text, member.system_prompt, words)
         params, key = member.params, {"member": member.name, "system_prompt": member.system_prompt}
         if j is not None:  # one of several samples: its own cache entry and, where seeded, its own seed
             key["sample"] = j

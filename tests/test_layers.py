@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hub_tools"
 LOWER = ("errors", "registry", "config", "io", "paper", "serving", "hub")  # import no stage
-STAGES = ("speeches", "generate", "judge", "pairs", "dataset", "evaluate", "pipeline", "demo", "cli")
+STAGES = ("speeches", "generate", "judge", "pairs", "dataset", "reward", "evaluate", "estimate", "pipeline", "demo", "cli")
 
 
 def _module(path: Path) -> str:

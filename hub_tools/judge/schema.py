@@ -13,13 +13,12 @@ anything else is invalid, retried, and finally quarantined — never guessed.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, conlist, create_model
 
 from ..paper.principles import PRINCIPLE_NAMES
+from ..serving.answers import InvalidAnswer, extract_json
 
 Rating = Annotated[StrictInt, Field(ge=1, le=5)]
 N_RESPONSES = 4
@@ -42,10 +41,6 @@ CompactRating = create_model(
     **{p: (conlist(tuple[Rating, str], min_length=N_RESPONSES, max_length=N_RESPONSES), ...) for p in PRINCIPLE_NAMES},
 )
 AnswerFormat = Literal["paper", "nested", "compact"]
-
-
-class InvalidAnswer(ValueError):
-    """The judge's text is not a valid rating object; the message says why."""
 
 
 def answer_format(all_principles: bool, compact: bool = False) -> AnswerFormat:
@@ -72,26 +67,9 @@ def json_schema(all_principles: bool, rationale_max_chars: int | None = None, co
             "required": list(PRINCIPLE_NAMES)}
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
-
-
-def _extract_json(text: str) -> dict:
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for cand in candidates:
-        start, end = cand.find("{"), cand.rfind("}")
-        if start != -1 and end > start:
-            try:
-                obj = json.loads(cand[start:end + 1])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-    raise InvalidAnswer("no JSON object found in the answer")
-
-
 def parse_answer(text: str, all_principles: bool, compact: bool = False) -> dict[str, list[tuple[int, str]]]:
     """Validate a judge answer. Returns {principle or '': [(rating, rationale) for responses 1..4]}."""
-    obj = _extract_json(text)
+    obj = extract_json(text)
     fmt = answer_format(all_principles, compact)
     model = {"paper": PrincipleRating, "nested": AllPrinciplesRating, "compact": CompactRating}[fmt]
     try:

@@ -1,4 +1,5 @@
-"""The paper's prompts (Appendix A), verbatim, plus the all-principles variant we add.
+"""The paper's prompts (Appendix A), verbatim, plus the variants we add: all principles in one call, the
+win-rate evaluation's pairwise judge and its length constraint.
 
 Every template has a short content hash recorded with each rating, so a dataset says exactly which
 prompt produced it.
@@ -37,6 +38,11 @@ RATING_PROMPT = (
     "- response_4_rating: An integer score from 1 to 5 for response 4\n"
     "- rationale_4: A string explaining the reasoning behind the given score for response 4"
 )
+
+# The win-rate evaluation's length-constrained setting (paper §4.2: responses "of similar length to those
+# produced by GPT-4o"; the paper does not print the instruction): appended to the Responding Prompt, with
+# the reference model's word count for that speech.
+LENGTH_CONSTRAINT = "\n\nAnswer in about {words} words."
 
 # Beyond the paper: one call rates the four responses on all seven principles at once.
 ALL_PRINCIPLES_PROMPT = (
@@ -82,9 +88,13 @@ def rating_template(mode: str, compact: bool = False) -> str:
     return ALL_PRINCIPLES_COMPACT_PROMPT if compact else ALL_PRINCIPLES_PROMPT
 
 
-def responding_messages(speech: str, system_prompt: str | None = None) -> list[dict]:
+def responding_messages(speech: str, system_prompt: str | None = None, length_words: int | None = None) -> list[dict]:
+    """The Responding Prompt for one speech; `length_words` adds the length constraint (LENGTH_CONSTRAINT)."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages.append({"role": "user", "content": RESPONDING_PROMPT.format(client_speech=speech)})
+    text = RESPONDING_PROMPT.format(client_speech=speech)
+    if length_words is not None:
+        text += LENGTH_CONSTRAINT.format(words=max(1, int(length_words)))
+    messages.append({"role": "user", "content": text})
     return messages
 
 
@@ -99,11 +109,15 @@ def rating_messages(speech: str, responses: list[str], principle: Principle) -> 
     return [{"role": "user", "content": text}]
 
 
+def principles_text() -> str:
+    """All seven principles as a judge sees them: one "[short] name: definition" block with its aspects each."""
+    return "\n".join(f"[{p.short}] {p.full_text()}" for p in principles())
+
+
 def all_principles_messages(speech: str, responses: list[str], compact: bool = False) -> list[dict]:
-    ps = principles()
     text = rating_template("all_principles", compact).format(
-        principles="\n".join(f"[{p.short}] {p.full_text()}" for p in ps),
-        keys=", ".join(p.short for p in ps),
+        principles=principles_text(),
+        keys=", ".join(p.short for p in principles()),
         client_speech=speech,
         **_responses(responses),
     )
@@ -126,3 +140,33 @@ RANKER_SCHEMA = {"type": "object", "properties": {"better": {"type": "integer", 
 def ranker_messages(speech: str, response_1: str, response_2: str) -> list[dict]:
     text = (RANKER_PROMPT + RANKER_ANSWER).format(client_speech=speech, response_1=response_1, response_2=response_2)
     return [{"role": "user", "content": text}]
+
+
+# Ours: the win-rate evaluation (paper §4.2) has the judge compare a policy's answer with the reference
+# model's "using the proposed PsychoCounsel Principles" but does not print the prompt. This one shows the
+# seven principles' Box B text, the speech and the two answers as A and B, and asks for a small JSON
+# verdict (the evaluation asks it in both orders). PAIRWISE_REASONED asks for a short reason first.
+PAIRWISE_PROMPT = (
+    "You are provided with a client speech and two responses from different psychotherapists. "
+    "Compare the two responses on the following principles and decide which one is better overall.\n\n"
+    "Principles:\n{principles}\n\n"
+    "Client Speech: {client_speech}\n\n"
+    "Response A: {response_a}\n\n"
+    "Response B: {response_b}\n\n"
+)
+PAIRWISE_ANSWER = ('Answer with a JSON object: {"better": "A"} if Response A is better, {"better": "B"} if '
+                   'Response B is better, {"better": "tie"} if neither is better.')
+PAIRWISE_REASONED = ('Answer with a JSON object {"reason": "<one short sentence>", "better": "A", "B" or "tie"}: '
+                     '"A" if Response A is better, "B" if Response B is better, "tie" if neither is better.')
+
+
+def pairwise_template(reason: bool = False) -> str:
+    """The pairwise judge's whole template (for its content hash): with or without the short reason."""
+    return PAIRWISE_PROMPT + (PAIRWISE_REASONED if reason else PAIRWISE_ANSWER)
+
+
+def pairwise_messages(speech: str, response_a: str, response_b: str, reason: bool = False) -> list[dict]:
+    """The pairwise comparison of two answers to one speech under the seven principles."""
+    text = PAIRWISE_PROMPT.format(principles=principles_text(), client_speech=speech, response_a=response_a,
+                                  response_b=response_b)
+    return [{"role": "user", "content": text + (PAIRWISE_REASONED if reason else PAIRWISE_ANSWER)}]

@@ -1,0 +1,87 @@
+"""Bradley–Terry reward-model training (paper §4.1) with TRL's `RewardTrainer`.
+
+The base model gets a linear head (`AutoModelForSequenceClassification`, one label) and is trained on
+−log σ(r(x, y_chosen) − r(x, y_rejected)); full, LoRA or QLoRA (4-bit NF4 base via bitsandbytes +
+peft adapters). The same function runs on one process or under `accelerate launch` (multi-GPU,
+DeepSpeed ZeRO-3, FSDP: the recipes name the accelerate config); the main process then builds the
+model folder (`artifact.save_model_folder`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+from trl import RewardTrainer
+
+from ..config import RecipeError, save_resolved
+from ..io import run_log
+from ..serving.models import resolve_model
+from .artifact import save_model_folder
+from .config import RewardRecipe
+from .data import load_pairs
+from .modeling import load_reward_model, load_tokenizer
+
+log = logging.getLogger("psycopref")
+
+TRAIN_COLUMNS = ["prompt", "chosen", "rejected"]  # what RewardTrainer tokenises (conversational, explicit prompt)
+
+
+def train_reward(recipe: RewardRecipe) -> Path:
+    """Train the recipe's reward model and build its pushable folder (<work_dir>/reward_model); returns it."""
+    args = recipe.reward_config()  # TRL's own checks first, before minutes of loading
+    repo_id = recipe.repo_id  # the name is needed for the card: fail now, not after training
+    if recipe.model.base_hub_id is None:
+        raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
+    if PartialState().is_main_process:  # under `accelerate launch` every process runs this function
+        save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
+    with run_log(recipe.work_dir):
+        pairs = load_pairs(recipe.data, recipe.seed)
+        base = resolve_model(recipe.model.name_or_path)
+        tokenizer = load_tokenizer(base)
+        model = load_reward_model(recipe, base, tokenizer.pad_token_id)
+        dev = pairs["dev"].select_columns(TRAIN_COLUMNS) if len(pairs["dev"]) else None
+        if dev is None and args.eval_strategy != "no":
+            raise RecipeError("training.eval_strategy: evaluating during training needs dev pairs (data.dev_fraction > 0)")
+        trainer = RewardTrainer(
+            model=model, args=args, train_dataset=pairs["train"].select_columns(TRAIN_COLUMNS), eval_dataset=dev,
+            processing_class=tokenizer, peft_config=recipe.model.lora.build() if recipe.model.lora else None)
+        world = trainer.accelerator.num_processes
+        if world != recipe.hardware.gpus:
+            log.warning("recipe sized for %d process(es), running on %d: effective batch %d instead of %d",
+                        recipe.hardware.gpus, world, args.per_device_train_batch_size * args.gradient_accumulation_steps
+                        * world, recipe.effective_batch_size)
+        log.info("training %s reward model on %s (%s): %d train pairs, effective batch %d", recipe.model.method,
+                 recipe.model.base_hub_id, base, len(pairs["train"]), recipe.effective_batch_size)
+        result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+        final = Path(args.output_dir) / "final"
+        trainer.save_model(str(final))  # every rank: ZeRO-3 / FSDP gather the weights here
+        report = train_report(recipe, trainer, result, pairs, world)
+        if trainer.is_world_process_zero():
+            save_model_folder(recipe, final, tokenizer, report, repo_id)
+        trainer.accelerator.wait_for_everyone()
+    log.info("reward model folder: %s", recipe.model_dir)
+    return recipe.model_dir
+
+
+def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int) -> dict[str, Any]:
+    """What the card says about the run: data sizes, steps, losses (no wall times: the folder's bytes
+    must not change between identical runs)."""
+    losses = [round(e["loss"], 6) for e in trainer.state.log_history if "loss" in e]
+    sources = pairs["train"]["source"]
+    args = trainer.args
+    return {
+        "method": recipe.model.method,
+        "train_pairs": len(pairs["train"]),
+        "helpsteer2_pairs": sum(s == "helpsteer2" for s in sources),
+        "dev_pairs": len(pairs["dev"]),
+        "test_pairs": len(pairs["test"]),
+        "processes": world,
+        "effective_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
+        "global_step": int(result.global_step),
+        "epochs": round(float(trainer.state.epoch or 0), 4),
+        "train_loss": round(float(result.training_loss), 6),
+        "logged_losses": losses,
+    }
