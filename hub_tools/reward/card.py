@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
 from ..hub.figures import new_figure, save_figure
+from ..training.card import training_rows
 from .config import RewardRecipe
 
 TEMPLATE = "reward_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
@@ -73,38 +74,13 @@ def launch_command(recipe: RewardRecipe, recipe_path: str = RECIPE_FILE) -> str:
 
 
 def _hyperparameters(recipe: RewardRecipe, train: dict[str, Any]) -> list[dict[str, str]]:
-    t, m, hw = recipe.training, recipe.model, recipe.hardware
-    value = lambda v: str(getattr(v, "value", v))  # noqa: E731  enums (optim, schedulers) by their value
-    rows = [("Base model", f"`{m.base_hub_id}`"), ("Method", METHODS[m.method]),
-            ("Head and loss", "linear head, one output (`score`); −log σ(r_chosen − r_rejected)")]
-    if m.lora is not None:
-        lora = m.lora
-        targets = lora.target_modules if isinstance(lora.target_modules, str) else ", ".join(sorted(lora.target_modules or []))
-        rows.append(("LoRA", f"r = {lora.r}, alpha = {lora.lora_alpha}, dropout = {lora.lora_dropout}, targets: {targets}"
-                     + (f", layers {lora.layers_to_transform}" if lora.layers_to_transform is not None else "")))
-    epochs = f"{t.num_train_epochs:g}" if not t.max_steps or t.max_steps < 0 else \
-        f"{train['epochs']:g} (set by max_steps = {t.max_steps})"
-    processes = f"{train['processes']} process" + ("es" if train["processes"] > 1 else "")
-    rows += [
-        ("Epochs", epochs),
-        ("Effective batch size", f"{train['effective_batch_size']} pairs ({t.per_device_train_batch_size} per device x "
-                                 f"{t.gradient_accumulation_steps} accumulation x {processes})"),
-        ("Learning rate", f"{t.learning_rate:g}, {value(t.lr_scheduler_type)} schedule, warmup "
-         + (f"{t.warmup_steps:.0%} of the steps" if 0 < t.warmup_steps < 1 else f"{t.warmup_steps:g} steps")),
-        ("Optimizer", f"{value(t.optim)}, weight decay {t.weight_decay:g}"),
-        ("Max sequence length", f"{t.max_length} tokens (longer pairs are skipped)" if t.max_length else "none"),
-        ("Precision", ("bf16 mixed precision" if t.bf16 in (True, None) and not t.fp16 else "fp16 mixed precision" if t.fp16
-                       else "fp32") + f"; weights held in {m.dtype}" + (", base in 4-bit NF4" if m.quantization else "")
-         + f"; published in {m.save_dtype}"),
-        ("Train pairs", f"{train['train_pairs']:,}" + (f" (of which {train['helpsteer2_pairs']:,} from HelpSteer2)"
-                                                        if train["helpsteer2_pairs"] else "")),
-        ("Dev pairs", f"{train['dev_pairs']:,} (held out of train by speech, for calibration)"),
-        ("Optimizer steps", f"{train['global_step']:,}"),
-        ("Final training loss", f"{train['train_loss']:.4f}"),
-        ("Hardware", f"{hw.gpus} x {hw.device}" + (f", launched with `{hw.accelerate_config}`" if hw.accelerate_config else "")),
-        ("Seed", f"{t.seed} (trainer), {recipe.seed} (data splits)"),
-    ]
-    return [{"name": k, "value": v} for k, v in rows]
+    head = [("Head and loss", "linear head, one output (`score`); −log σ(r_chosen − r_rejected)")]
+    t = recipe.training
+    tail = [("Max sequence length", f"{t.max_length} tokens (longer pairs are skipped)" if t.max_length else "none"),
+            ("Train pairs", f"{train['train_pairs']:,}" + (f" (of which {train['helpsteer2_pairs']:,} from HelpSteer2)"
+                                                           if train["helpsteer2_pairs"] else "")),
+            ("Dev pairs", f"{train['dev_pairs']:,} (held out of train by speech, for calibration)")]
+    return training_rows(recipe.model, recipe.training, recipe.hardware, train, recipe.seed, METHODS, head, tail)
 
 
 def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, Any] | None, repo_id: str,

@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 from ..io import need, run_log, write_json
+from ..training.pairs import load_pairs, response_text
 from .card import EVAL_RESULTS, write_card
 from .config import RewardRecipe
-from .data import load_pairs, response_text
 from .metrics import (
     TEMPERATURE_BOUNDS,
     accuracy_by_group,

@@ -19,10 +19,11 @@ from trl import RewardTrainer
 from ..config import RecipeError, save_resolved
 from ..io import run_log
 from ..serving.models import resolve_model
+from ..training.modeling import load_tokenizer
+from ..training.pairs import load_pairs
 from .artifact import save_model_folder
 from .config import RewardRecipe
-from .data import load_pairs
-from .modeling import load_reward_model, load_tokenizer
+from .modeling import load_reward_model
 
 log = logging.getLogger("psycopref")
 

@@ -10,6 +10,8 @@ always stops it on exit or error. Every model call goes through `Runtime.call`, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,12 +23,24 @@ from .base import Backend, Completion, make_backend
 from .cache import ResponseCache
 from .llama_server import LlamaServer
 
+IN_PROCESS = ("transformers", "vllm")  # backends that load `model` themselves, often from a local folder
+
+
+def folder_fingerprint(path: Path) -> str:
+    """Size and modification time of a model folder's config and weight files: a checkpoint rebuilt in
+    the same place (an iterative-DPO round trained again) is a different model to the cache."""
+    files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.suffix in (".safetensors", ".bin", ".gguf"))
+    stamp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
+
 
 def endpoint_identity(endpoint: Endpoint, server: ServerConfig | None) -> dict[str, Any]:
     """What identifies a model for caching: never the API key, never the managed server's port."""
     ident = {"backend": endpoint.backend, "model": endpoint.model, "base_url": endpoint.base_url}
     if endpoint.base_url == "managed" and server is not None:
         ident["gguf"] = server.gguf
+    if endpoint.backend in IN_PROCESS and Path(endpoint.model).is_dir():
+        ident["fingerprint"] = folder_fingerprint(Path(endpoint.model))
     return ident
 
 
@@ -68,6 +82,15 @@ class Runtime(contextlib.AbstractContextManager):
         schema = json_schema if self.backend(endpoint).supports_json_schema else None
         return {"stage": stage, "endpoint": endpoint_identity(endpoint, self.server_config), "messages": messages,
                 "params": endpoint.params if params is None else params, "schema": schema, **(extra_key or {})}
+
+    def release(self, endpoint: Endpoint) -> None:
+        """Close and forget the backend serving `endpoint` (an in-process model frees its memory), e.g. a
+        policy checkpoint whose round is over."""
+        key = repr(sorted(endpoint_identity(endpoint, None).items()))
+        with self._lock:
+            backend = self._backends.pop(key, None)
+        if backend is not None:
+            backend.close()
 
     def call(self, endpoint: Endpoint, messages: list[dict], *, stage: str, params: dict | None = None,
              json_schema: dict | None = None, extra_key: dict | None = None,

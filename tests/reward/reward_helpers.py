@@ -1,38 +1,14 @@
-"""Helpers of the reward-model tests: separable preference pairs (warm answers chosen, curt answers
-rejected), a small CPU-only reward recipe, and a fake ranking backend registered as `fake-ranker`."""
+"""Helpers of the reward-model tests: a small CPU-only reward recipe, and a fake ranking backend
+registered as `fake-ranker` (the preference pairs are in tests/helpers/preference_data.py)."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 from hub_tools.serving import Completion, register_backend
 
-SPEECH_WORDS = "i feel sad alone tired anxious lost at work home school with my family friends partner today".split()
-WARM = "that sounds really hard i hear you what feels heaviest right now you are not alone tell me more".split()
-CURT = "just stop it get over yourself whatever fine ok no".split()
-TOPICS = ["Mental Issues", "Relationships"]
-
-
-def _sentence(rng: random.Random, words: list[str], n: int) -> str:
-    return " ".join(rng.choice(words) for _ in range(n))
-
-
-def make_pairs(n_speeches: int, seed: int) -> list[dict]:
-    """Two pairs per speech: a warm answer beats a curt one. Lengths overlap, so length alone cannot tell."""
-    rng = random.Random(seed)
-    rows = []
-    for s in range(n_speeches):
-        speech = _sentence(rng, SPEECH_WORDS, rng.randint(4, 12))
-        for pref in range(2):
-            warm, curt = _sentence(rng, WARM, rng.randint(3, 10)), _sentence(rng, CURT, rng.randint(3, 10))
-            rows.append({"ID": f"s{seed}-{s:03d}", "prefID": pref, "question": speech,
-                         "prompt": [{"role": "user", "content": speech}],
-                         "chosen": [{"role": "assistant", "content": warm}],
-                         "rejected": [{"role": "assistant", "content": curt}],
-                         "topic_coarse": TOPICS[s % 2]})
-    return rows
+from preference_data import CURT, WARM
 
 
 def recipe_data(tiny_base: Path, pairs_repo: Path, work_dir: Path, **sections) -> dict:

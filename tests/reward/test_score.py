@@ -43,7 +43,7 @@ def scorer_parts(tiny_base):
 
 
 def _conversations(n: int, seed: int) -> list[list[dict]]:
-    from reward_helpers import SPEECH_WORDS, WARM
+    from preference_data import SPEECH_WORDS, WARM
 
     rng = random.Random(seed)
     return [[{"role": "user", "content": " ".join(rng.choices(SPEECH_WORDS, k=rng.randint(2, 14)))},

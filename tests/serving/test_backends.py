@@ -83,3 +83,29 @@ def test_vllm_backend_explains_missing_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # as on CPU machines, where the GPU extra is absent
     with pytest.raises(BackendError, match=r"psycopref\[vllm\]"):
         make_backend(Endpoint(backend="vllm", model="m"))
+
+
+def test_transformers_backend_batches_concurrent_requests(tiny_model_dir):
+    """Requests in flight together share one left-padded generate, and each gets its own answer: the same
+    greedy text (and token counts) as when asked alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = make_backend(Endpoint(backend="transformers", model=str(tiny_model_dir)))
+    prompts = ["i feel sad", "you are not alone today", "tell me more about it and how you feel", "hello"]
+    params = {"max_tokens": 6, "temperature": 0.0}
+    alone = [backend.chat([{"role": "user", "content": p}], params) for p in prompts]
+    calls = []
+    real = backend.model.generate
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return real(*args, **kwargs)
+
+    backend.model.generate = counting
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda p: backend.chat([{"role": "user", "content": p}], params), prompts))
+    assert len(calls) < len(prompts) and max(calls) > 1  # at least one batch answered several requests
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert [(c.prompt_tokens, c.completion_tokens) for c in together] == [(c.prompt_tokens, c.completion_tokens) for c in alone]
+    different = backend.chat([{"role": "user", "content": "hello"}], {"max_tokens": 3, "temperature": 0.0})
+    assert different.completion_tokens <= 3  # other settings: their own generate call

@@ -21,7 +21,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict, Features, List, Value
 
 from ..errors import PsycoprefError
-from .config import DataSection, HelpSteer2Section
+from .sections import DataSection, HelpSteer2Section
 
 log = logging.getLogger("psycopref")
 
@@ -105,7 +105,7 @@ def load_pairs(cfg: DataSection, seed: int = 42) -> DatasetDict:
 
         extra = helpsteer2_pairs(cfg.helpsteer2, len(train), seed)
         train = concatenate_datasets([train, extra]).shuffle(seed=seed).flatten_indices()
-    log.info("reward pairs: %d train, %d dev, %d test", len(train), len(dev), len(test))
+    log.info("preference pairs: %d train, %d dev, %d test", len(train), len(dev), len(test))
     return DatasetDict({"train": train, "dev": dev, "test": test})
 
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from hub_tools.reward.config import DataSection, HelpSteer2Section
-from hub_tools.reward.data import FEATURES, DataError, helpsteer2_pairs, load_pairs
+from hub_tools.training.pairs import FEATURES, DataError, helpsteer2_pairs, load_pairs
+from hub_tools.training.sections import DataSection, HelpSteer2Section
 
 
 def test_pairs_config_and_dev_split_by_speech(pairs_repo):

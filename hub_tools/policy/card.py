@@ -1,0 +1,137 @@
+"""The policy's card: Hub metadata (base_model, datasets, pipeline_tag text-generation, library_name,
+tags psycopref + dpo or iterative-dpo, licence, the win rates as model-index `eval_results`) and the body
+from `cards/policy_model_card.md`: intended use, usage snippet, win-rate table and per-topic chart,
+training settings (and the rounds of DPO-Iter), the recipe, limitations.
+
+Rebuilt from the folder's own files (train_results.json, rounds.json, winrate.json), so training writes
+it without results and `attach_winrate` rewrites it with them; same files, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from huggingface_hub import EvalResult, ModelCardData
+
+from ..hub.cards import CardError, render_card
+from ..training.card import training_rows
+from .config import DPOIterRecipe, DPORecipe
+
+TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
+TRAIN_RESULTS = "train_results.json"
+ROUNDS = "rounds.json"  # DPO-Iter: one entry per round
+WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref eval-policy`
+RECIPE_FILE = "recipe.yaml"
+TAGS = ["psycopref", "trl", "psychotherapy", "counseling", "mental-health"]
+DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
+METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",
+           "qlora": "QLoRA: LoRA adapters on a 4-bit NF4 base, merged into the unquantised base"}
+SETTINGS = {"free": "Without length constraint", "length_matched": "With length constraint"}
+
+
+def read_json(folder: Path, name: str) -> Any:
+    path = Path(folder) / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _winrate(results: dict | None, dataset: str) -> tuple[dict | None, list[EvalResult]]:
+    """The card's win-rate table rows and the model-index results, from this policy's winrate.json."""
+    if not results:
+        return None, []
+    rows, evals = [], []
+    for key, s in results["settings"].items():
+        ci = s.get("ci")
+        rows.append({"setting": SETTINGS.get(key, key), "win_rate": _pct(s["win_rate"]),
+                     "ci": "-" if not ci else f"{_pct(ci[0])}–{_pct(ci[1])}", "lc": _pct(s.get("lc_win_rate")),
+                     "wtl": f"{s['wins']} / {s['ties']} / {s['losses']}", "swap": _pct(s.get("swap_consistency")),
+                     "length_ratio": "-" if s.get("length_ratio") is None else f"{s['length_ratio']:.2f}"})
+        if s.get("win_rate") is not None:
+            evals.append(EvalResult(task_type="text-generation", task_name="Counselling responses, pairwise win rate",
+                                    dataset_type=dataset, dataset_name=f"{dataset.split('/')[-1]} test speeches",
+                                    dataset_split="test", metric_type="win_rate",
+                                    metric_name=f"Win rate vs {results['reference']} ({SETTINGS.get(key, key).lower()})",
+                                    metric_value=round(100 * s["win_rate"], 2)))
+    return {"reference": results["reference"], "judge": results["judge"], "n_speeches": results["n_speeches"],
+            "rows": rows, "figure": results.get("figure")}, evals
+
+
+def _rounds(recipe: DPORecipe, rounds: list[dict] | None) -> tuple[list[dict], dict, int | None]:
+    if not rounds or not isinstance(recipe, DPOIterRecipe):
+        return [], {}, None
+    it = recipe.iter
+    rm = it.reward_model
+    table = [{"round": r["round"], "speeches": r.get("speeches", "-"), "pairs": r.get("pairs", "-"),
+              "margin": "-" if r.get("mean_margin") is None else f"{r['mean_margin']:.3f}",
+              "steps": r.get("global_step", "-"), "loss": "-" if r.get("train_loss") is None else f"{r['train_loss']:.4f}",
+              "dev": "-" if r.get("dev_reward") is None else f"{r['dev_reward']:.3f}"} for r in rounds]
+    best = max((r for r in rounds if r.get("dev_reward") is not None), key=lambda r: r["dev_reward"], default=None)
+    info = {"speeches": it.speeches_per_round, "samples": it.generation.samples, "reward_model": rm,
+            "reward_link": f"https://huggingface.co/{rm}" if rm.count("/") == 1 and not Path(rm).exists() else rm,
+            "reference": "the initial policy" if it.reference == "initial" else "the policy the round starts from",
+            "dev": it.dev_limit or f"{it.dev_fraction:.0%} of the"}
+    return table, info, best["round"] if best else None
+
+
+def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
+    """(Re)write folder/README.md from the folder's result files."""
+    train = read_json(folder, TRAIN_RESULTS)
+    if train is None:
+        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref train-dpo")
+    base, dataset = recipe.model.base_hub_id, recipe.data.hub_dataset_id
+    if base is None:
+        raise CardError(f"model.hub_id: the card needs the Hub id of {recipe.model.name_or_path!r}")
+    if dataset is None:
+        raise CardError(f"data.dataset_id: the card needs the Hub id of the dataset at {recipe.data.path!r}")
+    iterative = isinstance(recipe, DPOIterRecipe)
+    winrate, evals = _winrate(read_json(folder, WINRATE), dataset)
+    rounds, iter_info, best_round = _rounds(recipe, read_json(folder, ROUNDS))
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1], base_model=base, datasets=[dataset], library_name="transformers",
+        pipeline_tag="text-generation", tags=TAGS + (["iterative-dpo", "dpo"] if iterative else ["dpo"]),
+        license=recipe.card.license, language=["en"], eval_results=evals or None)
+    t = recipe.training
+    tail = [("Max sequence length", f"{t.max_length} tokens (prompt + answer; longer sequences are truncated)"
+             if t.max_length else "none"),
+            ("Train pairs", f"{train['train_pairs']:,}" + (" (all rounds)" if iterative else "")),
+            ("Dev pairs", f"{train['dev_pairs']:,}")]
+    head = [("Objective", f"DPO (Rafailov et al., 2023), β = {train['beta']:g}, loss {train['loss_type']}"),
+            ("Prompt", "the paper's Responding Prompt around the speech" if recipe.data.prompt == "responding"
+             else "the bare client speech")]
+    context = {
+        "title": recipe.card.pretty_name or repo_id.split("/")[-1], "repo_id": repo_id, "base_model": base,
+        "dataset_id": dataset, "method_name": "DPO-Iter" if iterative else "DPO", "beta": f"{train['beta']:g}",
+        "method_text": METHODS[recipe.model.method],
+        "data_text": (f"pairs it sampled itself in {len(rounds) - 1} round(s), ranked by a reward model trained on "
+                      f"[`{dataset}`](https://huggingface.co/datasets/{dataset})") if iterative else
+                     f"the train pairs of [`{dataset}`](https://huggingface.co/datasets/{dataset})",
+        "demo_scale": train["train_pairs"] < DEMO_PAIRS, "steps": train["global_step"],
+        "train_pairs": train["train_pairs"], "winrate": winrate, "license": recipe.card.license,
+        "hyper": training_rows(recipe.model, t, recipe.hardware, train, recipe.seed, METHODS, head, tail),
+        "rounds": rounds, "iter": iter_info, "best_round": best_round,
+        "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]) or "-",
+        "launch": launch_command(recipe),
+    }
+    path = Path(folder) / "README.md"
+    render_card("model", card_data, TEMPLATE, context).save(path)
+    return path
+
+
+def launch_command(recipe: DPORecipe, recipe_path: str = RECIPE_FILE) -> str:
+    """How to train the recipe on the hardware it states."""
+    cmd = "train-dpo-iter" if isinstance(recipe, DPOIterRecipe) else "train-dpo"
+    hw = recipe.hardware
+    if hw.accelerate_config:
+        return (f"accelerate launch --config_file {hw.accelerate_config} --num_processes {hw.gpus} "
+                f"-m hub_tools.cli {cmd} {recipe_path}")
+    return f"psycopref {cmd} {recipe_path}"
+
+
+def recipe_yaml(recipe: DPORecipe) -> str:
+    return yaml.safe_dump(recipe.public(), sort_keys=False, allow_unicode=True)

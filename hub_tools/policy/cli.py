@@ -1,0 +1,53 @@
+"""The policy commands:
+
+    psycopref train-dpo RECIPE [--training.beta 0.1 ...]   offline DPO on the train pairs -> <work_dir>/policy_model
+    psycopref train-dpo-iter RECIPE [...]                  iterative DPO with a reward model (resumable rounds)
+    psycopref push-policy RECIPE [--hub-dir DIR | --hub]   publish the policy folder
+
+Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli train-dpo RECIPE`.
+Win rates: `psycopref eval-policy` (hub_tools.evaluate).
+"""
+
+from __future__ import annotations
+
+from ..config import load_any, parse_overrides
+
+KINDS = {"train-dpo": "dpo", "train-dpo-iter": "dpo-iter"}
+
+
+def _cmd(args, extra: list[str]) -> int:
+    overrides = parse_overrides(extra)
+    if args.command == "push-policy":
+        recipe = load_any(args.recipe, overrides)
+        if args.hub_dir is not None:
+            recipe.push.hub_dir = args.hub_dir
+        if args.hub:
+            recipe.push.hub_dir = None
+        from .artifact import push_policy
+
+        result = push_policy(recipe)
+        print(f"{'pushed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})")
+        return 0
+    recipe = load_any(args.recipe, overrides, KINDS[args.command])
+    if args.command == "train-dpo":
+        from .train import train_dpo
+
+        print(train_dpo(recipe))
+    else:
+        from .iterate import train_dpo_iter
+
+        print(train_dpo_iter(recipe))
+    return 0
+
+
+def add_cli(sub) -> None:
+    helps = {"train-dpo": "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs; builds the policy folder",
+             "train-dpo-iter": "iterative DPO: sample K answers per speech, score with a reward model, DPO on best vs worst",
+             "push-policy": "publish a policy folder to the Hub or a local mirror"}
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("recipe", help="policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)")
+        if name == "push-policy":
+            p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
+            p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
+        p.set_defaults(func=_cmd, overrides=True)

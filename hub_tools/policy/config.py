@@ -1,0 +1,146 @@
+"""Policy recipes (paper §4.2): offline DPO on the preference pairs, and iterative DPO (DPO-Iter) whose
+rounds sample answers from the current policy, score them with a reward model and train on the best and
+worst of each speech.
+
+`training:` is `trl.DPOConfig` itself and `model.lora:` is `peft.LoraConfig` itself (every field, type,
+default and help text), so a recipe sets exactly what TRL and peft read; β defaults to the paper's 0.1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from peft import LoraConfig
+from pydantic import Field, model_validator
+from trl import DPOConfig
+
+from ..config import RecipeError, ServerConfig, Strict, dataclass_section, public_dump
+from ..training.sections import CardSection, DataSection, HardwareSection, ModelSection, PushSection
+
+PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
+DPOConfigSection = dataclass_section(DPOConfig, {"beta": 0.1})  # paper: β = 0.1 in every experiment
+
+
+class PolicyModelSection(ModelSection):
+    """The instruct model DPO starts from, and how its weights are held while training."""
+
+    lora: PolicyLoraSection | None = Field(None, description="peft.LoraConfig fields (r, lora_alpha, lora_dropout, target_modules, ...); null trains every weight.")
+
+
+class PolicyDataSection(DataSection):
+    """The preference pairs, and how the policy sees a speech."""
+
+    prompt: Literal["responding", "speech"] = Field("responding", description="What the policy is trained to answer: 'responding' wraps each speech in the paper's Responding Prompt (as the pool was asked when the pairs were made, and as the policy is asked at evaluation); 'speech' uses the bare speech.")
+
+
+class DPORecipe(Strict):
+    """Offline DPO on the dataset's train pairs: `psycopref train-dpo` and `push-policy` read it."""
+
+    work_dir: str = Field("runs/dpo", description="Trainer checkpoints (trainer/), the model folder (policy_model/), caches and logs.")
+    seed: int = Field(42, description="Seed of the dev split and the subsets (training.seed seeds the trainer).")
+    model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
+    data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
+    training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
+    hardware: HardwareSection = Field(default_factory=HardwareSection, description="What the recipe was sized for.")
+    card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
+    push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")
+
+    kind: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
+
+    @model_validator(mode="after")
+    def _we_publish(self):
+        if self.training.push_to_hub:
+            raise ValueError("training.push_to_hub: the push section publishes the model with its card; leave this false")
+        return self
+
+    @property
+    def work_path(self) -> Path:
+        return Path(self.work_dir)
+
+    @property
+    def model_dir(self) -> Path:
+        """The pushable folder: exactly what goes to the Hub."""
+        return self.work_path / "policy_model"
+
+    @property
+    def effective_batch_size(self) -> int:
+        t = self.training
+        return t.per_device_train_batch_size * t.gradient_accumulation_steps * self.hardware.gpus
+
+    @property
+    def repo_id(self) -> str:
+        return self.push.resolve(self.model, self.kind)
+
+    def dpo_config(self, **values: Any) -> DPOConfig:
+        """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
+        values.setdefault("output_dir", self.training.output_dir or str(self.work_path / "trainer"))
+        try:
+            return self.training.build(**values)
+        except (ValueError, TypeError) as err:  # TrainingArguments' own checks
+            raise RecipeError(f"training: {err}") from None
+
+    def public(self) -> dict[str, Any]:
+        """The resolved recipe as published: no local work or output folders."""
+        data = public_dump(self)
+        data["training"].pop("output_dir", None)
+        data["training"].pop("logging_dir", None)
+        return data
+
+    def memory_plan(self):
+        """What `psycopref estimate` needs to size one DPO training process of this recipe."""
+        from ..estimate import TrainingPlan, sharding
+
+        t = self.training
+        checkpointing = t.activation_checkpointing if t.activation_checkpointing is not None else t.gradient_checkpointing
+        precision = "fp16" if t.fp16 else "bf16" if t.bf16 in (True, None) else None
+        return TrainingPlan(
+            model=self.model.name_or_path, head="causal_lm", dtype=self.model.dtype,
+            quantization=self.model.quantization, lora=self.model.lora.build() if self.model.lora else None,
+            sequences=2 * t.per_device_train_batch_size,  # chosen and rejected in one forward pass
+            seq_len=t.max_length or 1024, checkpointing=bool(checkpointing), mixed_precision=precision,
+            optimizer=str(getattr(t.optim, "value", t.optim)), devices=self.hardware.gpus,
+            sharding=sharding(self.hardware.accelerate_config), budget_gb=self.hardware.memory_gb,
+            reference_model=self.model.lora is None and not t.precompute_ref_log_probs,
+        )
+
+
+class GenerationSection(Strict):
+    """How a round samples answers from the current policy."""
+
+    backend: Literal["transformers", "vllm"] | None = Field(None, description="transformers (CPU or GPU) or vllm (GPU, optional extra); null: vllm when it is installed and a GPU is present, else transformers.")
+    samples: int = Field(8, ge=2, description="Answers sampled per speech (paper: 8); the highest- and lowest-rewarded make the pair.")
+    params: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.8, "top_p": 0.95, "max_tokens": 512},
+                                   description="Decoding parameters of the samples (temperature, top_p, max_tokens, ...); each sample gets its own seed.")
+    concurrency: int = Field(1, ge=1, description="Generation requests in flight at once.")
+
+
+class IterSection(Strict):
+    """The rounds of DPO-Iter (Pang et al., 2024, as in the paper)."""
+
+    rounds: int = Field(4, ge=1, description="Rounds of sample -> score -> pair -> DPO (paper: 1,600 steps in all at batch 64).")
+    speeches_per_round: int = Field(6400, ge=1, description="Train speeches sampled each round (paper: 6,400), seeded by the round.")
+    reward_model: str = Field(..., description="The reward model folder (or Hub id) that scores the samples (paper: the reward model of the same size).")
+    min_margin: float = Field(0.0, ge=0, description="Keep a speech's (best, worst) pair only when their rewards differ by at least this.")
+    reference: Literal["initial", "previous"] = Field("initial", description="DPO reference model of each round: the initial policy, or the policy the round starts from.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best checkpoint by mean dev reward is kept.")
+    dev_limit: int | None = Field(None, ge=1, description="Answer at most this many dev speeches per round (quick runs).")
+    score_batch_size: int = Field(16, ge=1, description="Sequences per reward-model batch.")
+    generation: GenerationSection = Field(default_factory=GenerationSection, description="Sampling from the current policy.")
+    push_rounds: bool = Field(False, description="Push every round's checkpoint to its own branch (round-1, round-2, ...) of the policy repo, and the best to main.")
+
+
+class DPOIterRecipe(DPORecipe):
+    """Iterative DPO: `psycopref train-dpo-iter` and `push-policy` read it."""
+
+    work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
+    server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")
+    iter: IterSection = Field(..., description="The rounds.")
+
+    kind: ClassVar[str] = "DPO-Iter"
+
+    @model_validator(mode="after")
+    def _samples_pair(self):
+        if self.iter.generation.samples < 2:
+            raise RecipeError("iter.generation.samples: a pair needs at least 2 samples per speech")
+        return self

@@ -1,0 +1,280 @@
+"""DPO-Iter (paper §4.2, after Pang et al., 2024): rounds of sample → score → pair → DPO.
+
+Each round draws `speeches_per_round` train speeches (seeded by the round), asks the current policy for
+K answers to each through the same `run_generate` stage as the dataset build (the policy is the only
+pool member, `samples_per_member: K`), scores them with the reward model, keeps every speech's highest-
+against lowest-rewarded answer (`pairs.build.best_and_worst`, optionally a minimum reward margin) and
+trains DPO from the current policy. A dev set (10% of train speeches, held out by speech) is answered
+after every round (and before the first); the round with the highest mean dev reward is the published
+model, as the paper keeps its best checkpoint.
+
+Resumable: every round has a folder with a manifest of its finished steps; a rerun skips them, and the
+generation calls are cached, so a killed run picks up at the unfinished step and never regenerates a
+finished round. With `iter.push_rounds` each round's checkpoint goes to its own Hub branch (round-k).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+from datasets import Dataset
+
+from ..config import RecipeError, save_resolved
+from ..generate import GenerateConfig, PoolMember, run_generate
+from ..io import load_stage, run_log, save_atomic, write_json
+from ..pairs.build import best_and_worst
+from ..serving.models import resolve_model
+from ..serving.runtime import Runtime
+from ..training.pairs import dev_speeches, load_pairs
+from .config import DPOIterRecipe
+from .data import as_policy_prompt
+from .train import train_checkpoint
+
+log = logging.getLogger("psycopref")
+MANIFEST = "manifest.json"
+
+
+class Manifest:
+    """A round's finished steps and what they produced, saved after every step."""
+
+    def __init__(self, folder: Path, round_no: int):
+        self.path = folder / MANIFEST
+        self.data = load_json(self.path) or {"round": round_no, "steps": {}}
+
+    def done(self, step: str) -> dict | None:
+        return self.data["steps"].get(step)
+
+    def mark(self, step: str, **facts: Any) -> dict:
+        self.data["steps"][step] = facts
+        write_json(self.path, self.data)
+        return facts
+
+
+def load_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def train_speeches(recipe: DPOIterRecipe) -> tuple[Dataset, Dataset]:
+    """(train pool, dev) speeches — one row per speech of the dataset's train pairs, with id, text and
+    topic; dev is `iter.dev_fraction` of them, held out by speech id."""
+    pairs = load_pairs(recipe.data.model_copy(update={"dev_fraction": 0.0}), recipe.seed)["train"]
+    seen: dict[str, dict] = {}
+    for row in pairs.select_columns(["ID", "prompt", "topic_coarse"]):
+        seen.setdefault(row["ID"], {"id": row["ID"], "text": row["prompt"][-1]["content"],
+                                    "topic_coarse": row["topic_coarse"]})
+    rows = [seen[k] for k in sorted(seen)]
+    held = dev_speeches([r["id"] for r in rows], recipe.iter.dev_fraction, recipe.seed)
+    dev = [r for r in rows if r["id"] in held][: recipe.iter.dev_limit]
+    pool = [r for r in rows if r["id"] not in held]
+    if not pool:
+        raise RecipeError(f"data.path {recipe.data.path!r}: no train speeches left after holding out the dev set")
+    return Dataset.from_list(pool), Dataset.from_list(dev) if dev else Dataset.from_list([], features=None)
+
+
+def _generation_backend(recipe: DPOIterRecipe) -> str:
+    chosen = recipe.iter.generation.backend
+    if chosen:
+        return chosen
+    import importlib.util
+
+    import torch
+
+    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
+
+
+def _member(recipe: DPOIterRecipe, policy: str, name: str, seed: int) -> PoolMember:
+    """The current policy as the round's only pool member (each sample gets seed + its index)."""
+    params = {**recipe.iter.generation.params, "seed": seed}
+    return PoolMember(name=name, backend=_generation_backend(recipe), model=policy, params=params)
+
+
+def sample_round(pool: Dataset, n: int, seed: int, round_no: int) -> Dataset:
+    """The round's speeches: a seeded sample of the train pool (all of it when n >= its size)."""
+    if n >= len(pool):
+        return pool
+    picked = sorted(random.Random(f"{seed}:round-{round_no}").sample(range(len(pool)), n))
+    return pool.select(picked)
+
+
+def score_responses(scorer, speeches: Dataset, responses: Dataset) -> Dataset:
+    """The reward of every response: [user: speech, assistant: response] through the reward model."""
+    text = dict(zip(speeches["id"], speeches["text"]))
+    convs = [[{"role": "user", "content": text[r["speech_id"]]}, {"role": "assistant", "content": r["response"]}]
+             for r in responses]
+    rewards = scorer.score(convs, desc="scoring samples")
+    return responses.select_columns(["speech_id", "response_id", "response"]).add_column("reward", [float(x) for x in rewards])
+
+
+def reward_pairs(speeches: Dataset, scored: Dataset, min_margin: float) -> tuple[Dataset, dict]:
+    """Each speech's best- against worst-rewarded answer, as DPO pairs (prompt: the Responding Prompt)."""
+    text = dict(zip(speeches["id"], speeches["text"]))
+    by_speech: dict[str, list[dict]] = {}
+    for row in scored:
+        by_speech.setdefault(row["speech_id"], []).append(row)
+    rows, dropped = [], 0
+    for sid in sorted(by_speech):
+        hi, lo = best_and_worst(by_speech[sid], score="reward")
+        if hi["reward"] - lo["reward"] < min_margin or hi["response_id"] == lo["response_id"]:
+            dropped += 1
+            continue
+        rows.append({"ID": sid, "prompt": as_policy_prompt([{"role": "user", "content": text[sid]}]),
+                     "chosen": [{"role": "assistant", "content": hi["response"]}],
+                     "rejected": [{"role": "assistant", "content": lo["response"]}],
+                     "margin": hi["reward"] - lo["reward"]})
+    margins = [r["margin"] for r in rows]
+    return Dataset.from_list(rows), {"pairs": len(rows), "dropped_margin": dropped,
+                                     "mean_margin": sum(margins) / len(margins) if margins else None}
+
+
+def sample_answers(recipe: DPOIterRecipe, rt: Runtime, member: PoolMember, speeches: Dataset, folder: Path,
+                   samples: int) -> Dataset:
+    """`samples` answers per speech from the policy, through the generate stage (cached); the policy's
+    in-process model is released afterwards, so the next round's (or the trainer's) memory is free."""
+    cfg = GenerateConfig(pool=[member], members_per_speech=1, samples_per_member=samples,
+                         concurrency=recipe.iter.generation.concurrency)
+    try:
+        return run_generate(cfg, folder, rt, seed=recipe.seed, speeches=speeches)
+    finally:
+        rt.release(member)
+        _free_accelerator()
+
+
+def _free_accelerator() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def dev_reward(recipe: DPOIterRecipe, rt: Runtime, scorer, policy: str, dev: Dataset, folder: Path,
+               name: str) -> float | None:
+    """Mean reward of the policy's answers (one each) to the dev speeches."""
+    if not len(dev):
+        return None
+    answers = sample_answers(recipe, rt, _member(recipe, policy, name, recipe.seed), dev, folder, 1)
+    scored = score_responses(scorer, dev, answers)
+    return float(sum(scored["reward"]) / len(scored))
+
+
+def _prepare(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, start: str, pool: Dataset, m: Manifest) -> None:
+    """The round's data: speeches drawn, K answers each, their rewards, the (best, worst) pairs."""
+    it, folder = recipe.iter, recipe.work_path / f"round-{k}"
+    if not m.done("speeches"):
+        save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / "speeches")
+        m.mark("speeches", n=len(load_stage(folder, "speeches", "train-dpo-iter")))
+    speeches = load_stage(folder, "speeches", "train-dpo-iter")
+    if not m.done("generate"):
+        member = _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
+        sample_answers(recipe, rt, member, speeches, folder, it.generation.samples)
+        m.mark("generate", policy=start, samples=it.generation.samples)
+    if not m.done("score"):
+        save_atomic(score_responses(scorer, speeches, load_stage(folder, "responses", "train-dpo-iter")), folder / "scores")
+        m.mark("score", reward_model=it.reward_model)
+    if not m.done("pairs"):
+        pairs, facts = reward_pairs(speeches, load_stage(folder, "scores", "train-dpo-iter"), it.min_margin)
+        if not len(pairs):
+            raise RecipeError(f"round {k}: no speech has two answers whose rewards differ by >= iter.min_margin "
+                              f"({it.min_margin}); lower it or sample more answers (iter.generation.samples)")
+        save_atomic(pairs, folder / "pairs")
+        m.mark("pairs", **facts)
+
+
+def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: str, initial: str, pool: Dataset,
+              dev: Dataset) -> dict:
+    """One round, resumable step by step; returns its manifest facts for the card. Under `accelerate
+    launch` the main process samples, scores and pairs, every process trains, the main process
+    evaluates and pushes (`rt` and `scorer` exist on the main process only)."""
+    state = PartialState()
+    it, folder = recipe.iter, recipe.work_path / f"round-{k}"
+    if state.is_main_process:
+        _prepare(recipe, rt, scorer, k, start, pool, Manifest(folder, k))
+    state.wait_for_everyone()
+    m = Manifest(folder, k)
+    if not m.done("train"):
+        reference = initial if it.reference == "initial" and k > 1 else None
+        report = train_checkpoint(recipe, load_stage(folder, "pairs", "train-dpo-iter"), start, folder / "checkpoint",
+                                  reference=reference, trainer_dir=folder / "trainer")
+        _free_accelerator()
+        if state.is_main_process:
+            m.mark("train", **{key: report[key] for key in ("global_step", "train_loss", "train_pairs")},
+                   logged_losses=report["logged_losses"])
+    state.wait_for_everyone()
+    if state.is_main_process:
+        m = Manifest(folder, k)
+        if not m.done("dev"):
+            m.mark("dev", reward=dev_reward(recipe, rt, scorer, str(folder / "checkpoint"), dev, folder / "dev",
+                                            f"policy-round-{k}"))
+        if it.push_rounds and not m.done("push"):
+            _push_round(recipe, folder / "checkpoint", k)
+            m.mark("push", branch=f"round-{k}")
+    state.wait_for_everyone()
+    steps = Manifest(folder, k).data["steps"]
+    return {"round": k, "speeches": steps["speeches"]["n"], "pairs": steps["pairs"]["pairs"],
+            "mean_margin": steps["pairs"]["mean_margin"], "global_step": steps["train"]["global_step"],
+            "train_loss": steps["train"]["train_loss"], "train_pairs": steps["train"]["train_pairs"],
+            "logged_losses": steps["train"]["logged_losses"], "dev_reward": steps["dev"]["reward"]}
+
+
+def _push_round(recipe: DPOIterRecipe, checkpoint: Path, k: int) -> None:
+    from .artifact import build_policy_folder, push_policy
+
+    if recipe.push.hub_dir is not None:
+        log.info("round %d: a local Hub mirror keeps one version; branch round-%d is pushed to the Hub only", k, k)
+        return
+    folder = build_policy_folder(recipe, checkpoint, recipe.repo_id, out=checkpoint.parent / "round_model")
+    push_policy(recipe, folder, revision=f"round-{k}")
+
+
+def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
+    """Run (or resume) every round and build the best round's pushable folder; returns it."""
+    from ..reward.score import RewardScorer
+    from .artifact import build_policy_folder
+
+    repo_id = recipe.repo_id
+    if recipe.model.base_hub_id is None:
+        raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
+    recipe.dpo_config()
+    state = PartialState()
+    if state.is_main_process:
+        save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
+    with run_log(recipe.work_dir), contextlib.ExitStack() as stack:
+        pool, dev = train_speeches(recipe)
+        initial = resolve_model(recipe.model.name_or_path)
+        rt = scorer = None
+        zero = Manifest(recipe.work_path / "round-0", 0)
+        if state.is_main_process:  # sampling and scoring happen on the main process
+            rt = stack.enter_context(Runtime(recipe.work_dir))
+            scorer = RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model),
+                                                  batch_size=recipe.iter.score_batch_size)
+            if not zero.done("dev"):
+                zero.mark("dev", reward=dev_reward(recipe, rt, scorer, initial, dev,
+                                                   recipe.work_path / "round-0" / "dev", "policy-round-0"))
+        rounds, start = [], initial
+        for k in range(1, recipe.iter.rounds + 1):
+            log.info("== DPO-Iter round %d of %d ==", k, recipe.iter.rounds)
+            rounds.append(run_round(recipe, rt, scorer, k, start, initial, pool, dev))
+            start = str(recipe.work_path / f"round-{k}" / "checkpoint")
+    if not state.is_main_process:
+        return recipe.model_dir
+    zero = Manifest(recipe.work_path / "round-0", 0)
+    scored = [r for r in rounds if r["dev_reward"] is not None]
+    best = max(scored, key=lambda r: r["dev_reward"])["round"] if scored else rounds[-1]["round"]
+    log.info("best round by mean dev reward: %d (round 0, the starting policy: %s)", best, zero.done("dev")["reward"])
+    totals = {"train_pairs": sum(r["train_pairs"] for r in rounds), "global_step": sum(r["global_step"] for r in rounds),
+              "rounds": len(rounds), "best_round": best, "logged_losses": [x for r in rounds for x in r["logged_losses"]]}
+    table = [{"round": 0, "dev_reward": zero.done("dev")["reward"]}, *rounds]
+    return build_policy_folder(recipe, recipe.work_path / f"round-{best}" / "checkpoint", repo_id, rounds=table,
+                               report=totals)

