@@ -77,12 +77,14 @@ def push_folder(
     token: str | None = None,
     hub_dir: str | Path | None = None,
     overwrite_tag: bool = False,
+    space_sdk: str | None = None,
 ) -> PushResult:
     """Publish `folder` as `repo_id` on the Hub (hub_dir None) or into the local mirror `hub_dir`.
 
     `revision` is the branch to commit to (created from main when missing; default main); `tag` tags
     the resulting commit (already on that commit: fine; elsewhere: error unless `overwrite_tag`).
-    `private` applies only when the repo is created, as on the Hub.
+    `private` applies only when the repo is created, as on the Hub, and so does `space_sdk` (the Space's SDK,
+    e.g. "gradio"; the Hub requires one to create a Space).
     """
     folder = Path(folder)
     if not folder.is_dir() or not _local_files(folder):  # an empty push would delete the whole repo
@@ -98,7 +100,7 @@ def push_folder(
     secret = resolve_token(token)
     try:
         return _push_remote(folder, repo_id, repo_type, private, revision, tag, commit_message, token,
-                            overwrite_tag)
+                            overwrite_tag, space_sdk)
     except PushError as err:
         raise PushError(redact(str(err), secret)) from None
     except Exception as err:  # any client, HTTP or I/O failure: re-raised scrubbed, the chain inlined
@@ -124,11 +126,13 @@ def _local_files(folder: Path) -> dict[str, Path]:
 
 
 def _push_remote(folder: Path, repo_id: str, repo_type: str, private: bool, revision: str | None,
-                 tag: str | None, commit_message: str | None, token: str | None, overwrite_tag: bool) -> PushResult:
+                 tag: str | None, commit_message: str | None, token: str | None, overwrite_tag: bool,
+                 space_sdk: str | None = None) -> PushResult:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     api = HfApi(token=token)  # token None: huggingface_hub finds it (HF_TOKEN, `hf auth login`)
-    url = str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True))
+    sdk = {"space_sdk": space_sdk} if repo_type == "space" else {}
+    url = str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **sdk))
     branch = revision or "main"  # the Hub's default branch
     if revision:
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)

@@ -6,6 +6,8 @@ times (tenacity): a 429/503 that says `Retry-After` is retried after the time it
 else after an exponential backoff; every wait is capped by `max_retry_wait` and logged, so a paused run
 says why. The final error names the endpoint (URL and model), never the API key, and the only key ever
 sent is the one the recipe names: without `api_key_env` no Authorization header goes out at all.
+`stream_chat` streams an answer (retrying only until the stream opens) and `health` asks the server's
+readiness route, for the policy client (`serving.policy_client`) and the Space.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from datetime import timezone
 from typing import Any
 
@@ -141,7 +144,8 @@ class OpenAICompatBackend:
         # Without a key InferenceClient would send the user's Hugging Face token (HF_TOKEN or `hf auth
         # login`) to whatever server base_url names; a None header drops it.
         headers = None if api_key else {"authorization": None}
-        self.client = InferenceClient(base_url=base_url, api_key=api_key, timeout=endpoint.timeout, headers=headers)
+        self._client_args = {"base_url": base_url, "api_key": api_key, "timeout": endpoint.timeout, "headers": headers}
+        self.client = InferenceClient(**self._client_args)
 
     def _describe(self, err: BaseException) -> str:
         """What went wrong, in words, without the server's body (it may quote the request)."""
@@ -190,19 +194,20 @@ class OpenAICompatBackend:
         extra = kwargs.pop("extra_body", {})
         return {"model": self.model, "messages": messages, **kwargs, **extra}
 
-    def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
-        kwargs = self.request_kwargs(params, json_schema)
+    def _call(self, send):
+        """`send()` (one request), retried on transient failures; a final failure becomes a `BackendError`
+        naming the endpoint and how many attempts were made, never the key or the server's body."""
         attempts = 0
 
         @retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.max_retries + 1),
                wait=self._wait, before_sleep=self._log_wait, reraise=True)
-        def _call():
+        def _attempt():
             nonlocal attempts
             attempts += 1
-            return self.client.chat_completion(messages, model=self.model, **kwargs)
+            return send()
 
         try:
-            out = _call()
+            return _attempt()
         except OfflineModeIsEnabled:
             raise BackendError(f"{self.base_url}: HF_HUB_OFFLINE=1 makes huggingface_hub refuse every HTTP request, "
                                "local servers included; unset it for generation and judging (nothing is downloaded "
@@ -210,7 +215,56 @@ class OpenAICompatBackend:
         except Exception as err:  # noqa: BLE001  (re-raised with the endpoint named, key-free)
             tries = f" after {attempts} attempts" if attempts > 1 else ""
             raise BackendError(f"{self.label} failed{tries}: {self._describe(err)}") from None
-        return self._completion(out)
+
+    def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
+        kwargs = self.request_kwargs(params, json_schema)
+        return self._completion(self._call(lambda: self.client.chat_completion(messages, model=self.model, **kwargs)))
+
+    def stream_chat(self, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
+        """The answer's text as the server streams it (server-sent events), piece by piece.
+
+        Opening the stream is retried like `chat` (connection errors, 429/503 with Retry-After, 5xx);
+        once text has arrived a failure is final (a retry would repeat it). The endpoint's `timeout`
+        bounds each wait for the next piece. Each stream has its own client, so closing the generator
+        early (a visitor who leaves) closes the connection and a TGI or llama.cpp server stops generating."""
+        kwargs = self.request_kwargs(params)
+        with InferenceClient(**self._client_args) as client:
+            chunks = self._call(lambda: client.chat_completion(messages, model=self.model, stream=True, **kwargs))
+            pieces, finished = 0, False
+            try:
+                for chunk in chunks:
+                    choice = chunk.choices[0] if chunk.choices else None
+                    finished = finished or getattr(choice, "finish_reason", None) is not None
+                    text = getattr(getattr(choice, "delta", None), "content", None)
+                    if text:
+                        pieces += 1
+                        yield text
+            except Exception as err:  # noqa: BLE001  (named, key-free; no retry once text has been shown)
+                raise BackendError(f"{self.label}: the stream broke off after {pieces} pieces: {self._describe(err)}") from None
+            if not finished:  # the connection closed mid-answer: an event stream has no length to check
+                raise BackendError(f"{self.label}: the stream broke off after {pieces} pieces: it ended without a "
+                                   "finish_reason (the connection closed mid-answer)")
+
+    def health(self) -> tuple[int | None, str]:
+        """(HTTP status, what it means) of the server's readiness route: `/health` at the server's root
+        (TGI, vLLM and llama.cpp answer 200 once the model is loaded, llama.cpp 503 while loading), else
+        `<base_url>/models` for servers without it (OpenAI). Status None: nothing answered. Not retried:
+        callers poll."""
+        from huggingface_hub import get_session
+
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        key = self._client_args["api_key"]  # the key the recipe names, and no other
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        status = None
+        try:
+            for url in (f"{root}/health", f"{self.base_url.rstrip('/')}/models"):
+                status = get_session().get(url, headers=headers, timeout=min(self.timeout, 10.0)).status_code
+                if status != 404:
+                    break
+        except Exception as err:  # noqa: BLE001  (a server that is not up yet)
+            return None, self._describe(err)
+        meaning = "ready" if status == 200 else "loading" if status == 503 else f"HTTP {status}"
+        return status, meaning
 
     def _completion(self, out) -> Completion:
         """The answer's text and usage; a body without `choices[0].message` is the endpoint's fault."""

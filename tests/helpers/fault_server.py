@@ -6,7 +6,10 @@ optional per-token delay), an HTTP error with or without `Retry-After`, a hang, 
 a malformed or truncated body. Scripts are queues: for requests that match (their prompt contains a
 text, or a predicate holds), and for any request; once they run out, `fallback` answers (a normal
 answer unless a test changes it). Every request is recorded (path, headers, body, behaviour, arrival
-time), so a test can count calls per model and prompt and check exactly what the client sent. `GET /health` answers 200, as TGI and llama.cpp do.
+time), so a test can count calls per model and prompt and check exactly what the client sent. `GET /health` answers
+`health` (200 by default, as TGI and llama.cpp do once ready; 503 while "loading"). A stream can break off
+mid-answer (`BrokenStream`), and a request whose client hung up while it was being answered is marked
+`aborted` (a streaming client that stopped reading closed its connection).
 
 A plain `http.server` in a background thread on 127.0.0.1 (a free port): it can do what an ASGI server
 cannot, such as closing a socket without any response. `refused_url()` gives a port that refuses
@@ -62,6 +65,7 @@ class Request:
     body: dict | None  # the JSON body, None when it was not a JSON object
     behaviour: str = ""  # the behaviour's name, e.g. "answer", "status 429", "drop"
     at: float = 0.0  # time.monotonic() on arrival
+    aborted: bool = False  # the client closed the connection before the answer was complete
 
     @property
     def prompt(self) -> str:
@@ -180,13 +184,34 @@ class Truncated:
         h.close_connection = True
 
 
+@dataclass(frozen=True)
+class BrokenStream:
+    """A stream that sends `tokens` pieces of the answer, then either closes the connection (error None)
+    or sends a TGI-style error event (`data: {"error": ..., "error_type": ...}`) and ends."""
+
+    tokens: int = 3
+    error: str | None = None
+    error_type: str = "generation"
+    name = "broken stream"
+
+    def serve(self, h: _Handler, req: Request) -> None:
+        h.start(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        chunk = {"id": "chatcmpl-broken", "object": "chat.completion.chunk", "created": int(time.time()),
+                 "model": (req.body or {}).get("model", "fault-model")}
+        for token in _tokens(h.server.owner.responder(req.body or {}))[:self.tokens]:
+            h.event(chunk | {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]})
+        if self.error is not None:
+            h.event({"error": self.error, "error_type": self.error_type})
+        h.close_connection = True
+
+
 def big_answer(size: int = 1_000_000) -> Answer:
     """A normal answer whose content is `size` characters long (and not JSON)."""
     line = "I hear how heavy this feels; let us take it one step at a time. "
     return Answer(content=(line * (size // len(line) + 1))[:size])
 
 
-Behaviour = Answer | Status | Hang | Drop | Malformed | Truncated
+Behaviour = Answer | Status | Hang | Drop | Malformed | Truncated | BrokenStream
 
 
 # --- the server -----------------------------------------------------------------------------------------
@@ -216,8 +241,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self) -> None:  # noqa: N802
+        self.server.owner.record(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, b"", None,
+                                         behaviour="get", at=time.monotonic()))
         if self.path == "/health":
-            self.send_body(200, b'{"status": "ok"}')
+            code = self.server.owner.health
+            self.send_body(code, b'{"status": "ok"}' if code == 200 else b'{"status": "loading model"}')
         else:
             self.send_body(404, b'{"error": "not found"}')
 
@@ -240,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             behaviour.serve(self, req)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up first (e.g. its timeout)
+            req.aborted = True
             self.close_connection = True
 
 
@@ -257,6 +286,7 @@ class FaultServer:
     fallback: Behaviour = field(default_factory=Answer)  # what a request gets once the scripts run out
     responder: Callable[[dict], str] = default_responder  # content of a normal answer, from the request body
     token_delay: float = 0.0  # default seconds between streamed tokens
+    health: int = 200  # status of GET /health
     requests: list[Request] = field(default_factory=list)
     _any: deque = field(default_factory=deque)
     _matching: list[tuple[Callable[[Request], bool], deque]] = field(default_factory=list)

@@ -83,6 +83,7 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     lfs: set[str] = field(default_factory=set)  # sha256 of the LFS objects uploaded to this repo
+    sdk: str | None = None  # a Space's SDK ("gradio", ...), required when a Space is created, as on the Hub
 
 
 def _pointer(sha256: str, size: int) -> bytes:
@@ -208,7 +209,10 @@ def create_app(hub: FakeHub) -> FastAPI:
         with hub.lock:
             if (rtype, repo_id) in hub.repos:
                 return JSONResponse({"error": "You already created this repo", "url": url}, 409)
-            hub.repos[(rtype, repo_id)] = repo = Repo(rtype, repo_id, body.get("visibility") == "private")
+            if rtype == "space" and not body.get("sdk"):
+                raise HubError(400, "Invalid request: 'sdk' is required to create a Space")
+            hub.repos[(rtype, repo_id)] = repo = Repo(rtype, repo_id, body.get("visibility") == "private",
+                                                      sdk=body.get("sdk"))
             hub.new_commit(repo, "main", {".gitattributes": hub.put_blob(GITATTRIBUTES, False)}, "initial commit")
         return {"url": url, "name": repo_id, "id": repo_id}
 
@@ -231,7 +235,8 @@ def create_app(hub: FakeHub) -> FastAPI:
         return {"_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id, "author": ns,
                 "sha": commit.oid, "lastModified": commit.date, "createdAt": first.date, "private": repo.private,
                 "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [],
-                "cardData": _front_matter(hub.blob_path(readme).read_text()) if readme else None, "siblings": siblings}
+                "cardData": _front_matter(hub.blob_path(readme).read_text()) if readme else None, "siblings": siblings,
+                **({"sdk": repo.sdk} if repo.sdk else {})}
 
     @app.get(api + "/tree/{rev}")
     @app.get(api + "/tree/{rev}/{path:path}")
