@@ -14,8 +14,14 @@ The root parser; each area (the dataset pipeline, the demo, evaluation) register
     psycopref train-reward RECIPE [...]                    Bradley-Terry reward model (paper §4.1) + its repo folder
     psycopref eval-reward RECIPE [...]                     test metrics, calibration, baselines -> folder and card
     psycopref push-reward RECIPE [--hub-dir DIR | --hub]   publish the reward model folder
-    psycopref estimate RECIPE [RECIPE ...] [--markdown]    peak training memory per GPU, computed without a GPU
+    psycopref train-dpo RECIPE [...]                       offline DPO policy (paper §4.2) + its repo folder
+    psycopref train-dpo-iter RECIPE [...]                  iterative DPO with a reward model, resumable rounds
+    psycopref push-policy RECIPE [--hub-dir DIR | --hub]   publish the policy folder
+    psycopref estimate RECIPE [...] [--markdown|--costs]   peak training memory per GPU, or GPU-hours and dollars
     psycopref eval-policy RECIPE [...]                     win rates against a reference model (paper Table 2)
+    psycopref chat --endpoint URL [SPEECH]                 one streamed answer from a served policy (TGI, vLLM, llama.cpp)
+    psycopref space run|deploy [...]                       the comparison Space: launch it locally, or upload it to the Hub
+    psycopref release RECIPE [--dry-run] [--hub]           publish every artifact of a release with one version tag
 
 Flags after the recipe override its keys (`--judge.mode per_principle`); unknown keys are an error.
 Every stage resumes: finished model calls are cached in the work dir and never paid for twice.
@@ -34,7 +40,8 @@ import traceback
 from .errors import PsycoprefError
 
 AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate", "hub_tools.reward.cli",
-         "hub_tools.estimate", "hub_tools.evaluate.policy")  # each has add_cli(subparsers)
+         "hub_tools.policy.cli", "hub_tools.evaluate.policy", "hub_tools.costs", "hub_tools.chat",
+         "hub_tools.space.cli", "hub_tools.release")  # each has add_cli(subparsers)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -202,6 +202,9 @@ def _recipe_kinds():
     kinds.register_lazy("hub_tools.pipeline:Recipe", "dataset")
     kinds.register_lazy("hub_tools.reward.config:RewardRecipe", "reward")
     kinds.register_lazy("hub_tools.evaluate.config:EvalRecipe", "eval")
+    kinds.register_lazy("hub_tools.policy.config:DPORecipe", "dpo")
+    kinds.register_lazy("hub_tools.policy.config:DPOIterRecipe", "dpo-iter")
+    kinds.register_lazy("hub_tools.release:ReleaseRecipe", "release")
     return kinds
 
 

