@@ -104,6 +104,22 @@ def need(work_dir: str | Path, name: str, produced_by: str) -> Path:
     return path
 
 
+def load_repo_dataset(path: str | Path, config: str | None = None, split: str | None = None):
+    """`datasets.load_dataset` of a dataset repo: a Hub id, or a local folder such as the Hub mirror.
+
+    datasets caches a local folder's parquet by the folder's name and the config, not by the files'
+    content, so a folder rebuilt in place (or another build with the same name) would be served stale
+    from the cache; a local folder is therefore always read afresh (cheap: it is already on disk)."""
+    from datasets import load_dataset
+
+    local = Path(path).expanduser()
+    if local.is_dir():
+        # no_checks: the split sizes datasets recorded for the previous build are not this build's
+        return load_dataset(str(local), config, split=split, download_mode="force_redownload",
+                            verification_mode="no_checks")
+    return load_dataset(str(path), config, split=split)
+
+
 def load_stage(work_dir: str | Path, name: str, produced_by: str):
     """Load an earlier stage's saved Dataset(Dict), or say which command produces it."""
     from datasets import load_from_disk

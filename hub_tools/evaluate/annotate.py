@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from datasets import Dataset, DatasetDict, load_from_disk
 from sklearn.metrics import cohen_kappa_score
 
 from ..errors import PsycoprefError
 from ..hub.cards import CardError, update_section
-from ..io import write_jsonl
+from ..io import load_repo_dataset, write_jsonl
 from ..paper.principles import PRINCIPLE_NAMES, principles
 
 log = logging.getLogger("psycopref")
@@ -157,7 +157,7 @@ def load_pairs(path: str, split: str = "train") -> Dataset:
         if isinstance(data, DatasetDict) and split not in data:
             raise AnnotationError(f"{path}: no split {split!r}; splits: {', '.join(data)}")
         return data[split] if isinstance(data, DatasetDict) else data
-    return load_dataset(str(path), "pairs", split=split)
+    return load_repo_dataset(path, "pairs", split=split)
 
 
 @dataclass(frozen=True)

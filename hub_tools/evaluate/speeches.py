@@ -14,6 +14,7 @@ from datasets import Dataset, DatasetDict, Features, Value
 
 from ..errors import PsycoprefError
 from ..generate import select_speeches
+from ..io import load_repo_dataset
 from .config import EvalSpeeches
 
 log = logging.getLogger("psycopref")
@@ -28,7 +29,7 @@ class SpeechesError(PsycoprefError, ValueError):
 
 def read_split(path: str, config: str, split: str) -> Dataset:
     """One split of a `save_to_disk` folder (a Dataset is taken whole), else of `config` in a repo folder or Hub id."""
-    from datasets import load_dataset, load_from_disk
+    from datasets import load_from_disk
 
     where = f"speeches.path {path!r}"
     local = Path(path).expanduser()
@@ -36,7 +37,7 @@ def read_split(path: str, config: str, split: str) -> Dataset:
         if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
             data = load_from_disk(str(local))
         else:
-            data = load_dataset(str(local) if local.exists() else path, config)
+            data = load_repo_dataset(local if local.exists() else path, config)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
         raise SpeechesError(f"{where} (config {config!r}) cannot be read: {err}") from None
     if isinstance(data, DatasetDict):

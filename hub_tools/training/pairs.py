@@ -21,6 +21,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict, Features, List, Value
 
 from ..errors import PsycoprefError
+from ..io import load_repo_dataset
 from .sections import DataSection, HelpSteer2Section
 
 log = logging.getLogger("psycopref")
@@ -36,13 +37,13 @@ class DataError(PsycoprefError, ValueError):
 
 
 def _read(cfg: DataSection) -> DatasetDict:
-    from datasets import load_dataset, load_from_disk
+    from datasets import load_from_disk
 
     path = Path(cfg.path).expanduser()
     try:
         if (path / "dataset_dict.json").is_file():  # a work dir's pairs/ (save_to_disk)
             return load_from_disk(str(path))
-        return load_dataset(str(path) if path.exists() else cfg.path, cfg.config)
+        return load_repo_dataset(path if path.exists() else cfg.path, cfg.config)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
         raise DataError(f"data.path {cfg.path!r} (config {cfg.config!r}) cannot be read: {err}") from None
 

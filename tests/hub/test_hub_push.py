@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, load_dataset
 
-from hub_server import run_client, serve_hub
 from hub_tools.hub import push as push_mod
 from hub_tools.hub.push import PushError, push_folder, redact, resolve_token
 from hub_tools.paper.principles import PRINCIPLE_NAMES
+
+from hub_server import run_client, serve_hub
 
 README = """---
 license: cc-by-nc-4.0
