@@ -29,6 +29,7 @@ from .config import (
 )
 from .dataset.config import DatasetConfig
 from .generate import GenerateConfig
+from .hub.push import add_target_flags, apply_target_flags
 from .io import run_log
 from .judge.config import JudgeConfig
 from .pairs.config import PairsConfig
@@ -167,10 +168,8 @@ def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
 def _stage_cmd(args, extra: list[str]) -> int:
     recipe = load_recipe(args.recipe, parse_overrides(extra))
     stages = list(recipe.stages) if args.command == "run" else [args.command]
-    if args.command == "push" and args.hub_dir is not None:
-        recipe.push.hub_dir = args.hub_dir
-    if args.command == "push" and args.hub:
-        recipe.push.hub_dir = None
+    if args.command == "push":
+        apply_target_flags(recipe.push, args)
     run_stages(recipe, stages)
     return 0
 
@@ -181,6 +180,5 @@ def add_cli(sub) -> None:
         p = sub.add_parser(name, help=f"run the {name} stage" if name != "run" else "run every stage the recipe names")
         p.add_argument("recipe", help="recipe YAML (see recipes/)")
         if name == "push":
-            p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-            p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
+            add_target_flags(p)
         p.set_defaults(func=_stage_cmd, overrides=True)

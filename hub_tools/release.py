@@ -250,9 +250,9 @@ def _plan_artifact(entry: ArtifactEntry, release: ReleaseRecipe) -> Artifact:
 
 
 def _files(folder: Path) -> list[tuple[str, int]]:
-    from .hub.push import _local_files  # exactly the files a push publishes
+    from .hub.push import published_files  # exactly the files a push publishes
 
-    return [(rel, path.stat().st_size) for rel, path in _local_files(folder).items()]
+    return [(rel, path.stat().st_size) for rel, path in published_files(folder).items()]
 
 
 def _resolve(ref: str | None, artifacts: list[Artifact]) -> str | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "hub_tools"
 LOWER = ("errors", "registry", "config", "io", "paper", "serving", "hub")  # import no stage
 STAGES = ("speeches", "generate", "judge", "pairs", "dataset", "reward", "policy", "evaluate", "estimate", "pipeline", "demo", "cli",
-          "chat", "space")
+          "chat", "space", "costs", "release", "release_cards", "release_publish")
 
 
 def _module(path: Path) -> str:

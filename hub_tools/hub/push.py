@@ -87,7 +87,7 @@ def push_folder(
     e.g. "gradio"; the Hub requires one to create a Space).
     """
     folder = Path(folder)
-    if not folder.is_dir() or not _local_files(folder):  # an empty push would delete the whole repo
+    if not folder.is_dir() or not published_files(folder):  # an empty push would delete the whole repo
         raise PushError(f"{folder} is not a folder with files: nothing to push")
     if repo_type not in REPO_TYPES:
         raise PushError(f"repo_type {repo_type!r} is not one of {', '.join(REPO_TYPES)}")
@@ -117,7 +117,7 @@ def _describe(err: BaseException) -> str:
     return "\ncaused by ".join(parts)
 
 
-def _local_files(folder: Path) -> dict[str, Path]:
+def published_files(folder: Path) -> dict[str, Path]:
     """Repo path → file for every file of `folder` that gets published, sorted."""
     from fnmatch import fnmatch
 
@@ -137,7 +137,7 @@ def _push_remote(folder: Path, repo_id: str, repo_type: str, private: bool, revi
     if revision:
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
     before = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
-    local = _local_files(folder)
+    local = published_files(folder)
     tags = {t.name: t.target_commit for t in api.list_repo_refs(repo_id, repo_type=repo_type).tags}
     if tag in tags and not overwrite_tag and (tags[tag] != before or not _same_as_remote(api, repo_id, repo_type,
                                                                                          before, local)):
@@ -190,7 +190,7 @@ def _sha256(path: Path) -> str:
 def _digest(folder: Path) -> str:
     """sha1 over the published files' paths and contents: equal digests mean identical repos."""
     outer = hashlib.sha1()
-    for rel, path in _local_files(folder).items():
+    for rel, path in published_files(folder).items():
         outer.update(f"{rel}\0{_sha256(path)}\n".encode())
     return outer.hexdigest()
 
@@ -204,10 +204,43 @@ def _push_local(folder: Path, repo_id: str, repo_type: str, hub_dir: Path) -> Pu
     try:
         with atomic_dir(dest) as staged:
             staged.mkdir()
-            for rel, path in _local_files(folder).items():
+            for rel, path in published_files(folder).items():
                 (staged / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, staged / rel)
     except OSError as err:
         raise PushError(f"copying {folder} to {dest} failed ({err}); {dest} keeps its previous version") from err
     logger.info("mirrored %s to %s (%s)", folder, dest, digest)
     return PushResult(url=str(dest), commit_id=digest, changed=True)
+
+
+# --------------------------------------------------------------------------- the publishing commands' flags
+
+def add_target_flags(parser) -> None:
+    """`--hub-dir DIR` / `--hub`: where a push command publishes, overriding the recipe's `push.hub_dir`."""
+    parser.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
+    parser.add_argument("--hub", action="store_true",
+                        help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
+
+
+def add_recipe_commands(sub, commands: dict[str, str], recipe_help: str, func, push: str) -> None:
+    """One subcommand per `commands` entry (name -> help), each taking a recipe and `--section.key value`
+    overrides; the `push` command also takes the target flags."""
+    for name, text in commands.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("recipe", help=recipe_help)
+        if name == push:
+            add_target_flags(p)
+        p.set_defaults(func=func, overrides=True)
+
+
+def apply_target_flags(target, args) -> None:
+    """Set a recipe's push target (anything with `hub_dir`) from `add_target_flags`' flags."""
+    if args.hub_dir is not None:
+        target.hub_dir = args.hub_dir
+    if args.hub:
+        target.hub_dir = None
+
+
+def report(result: PushResult) -> str:
+    """One line saying what a push did."""
+    return f"{'pushed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})"

@@ -11,22 +11,26 @@ Win rates: `psycopref eval-policy` (hub_tools.evaluate).
 from __future__ import annotations
 
 from ..config import load_any, parse_overrides
+from ..hub.push import add_recipe_commands, apply_target_flags, report
 
 KINDS = {"train-dpo": "dpo", "train-dpo-iter": "dpo-iter"}
+
+
+COMMANDS = {  # subcommand -> help
+    "train-dpo": "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs; builds the policy folder",
+    "train-dpo-iter": "iterative DPO: sample K answers per speech, score with a reward model, DPO on best vs worst",
+    "push-policy": "publish a policy folder to the Hub or a local mirror",
+}
 
 
 def _cmd(args, extra: list[str]) -> int:
     overrides = parse_overrides(extra)
     if args.command == "push-policy":
-        recipe = load_any(args.recipe, overrides)
-        if args.hub_dir is not None:
-            recipe.push.hub_dir = args.hub_dir
-        if args.hub:
-            recipe.push.hub_dir = None
         from .artifact import push_policy
 
-        result = push_policy(recipe)
-        print(f"{'pushed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})")
+        recipe = load_any(args.recipe, overrides)
+        apply_target_flags(recipe.push, args)
+        print(report(push_policy(recipe)))
         return 0
     recipe = load_any(args.recipe, overrides, KINDS[args.command])
     if args.command == "train-dpo":
@@ -41,13 +45,4 @@ def _cmd(args, extra: list[str]) -> int:
 
 
 def add_cli(sub) -> None:
-    helps = {"train-dpo": "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs; builds the policy folder",
-             "train-dpo-iter": "iterative DPO: sample K answers per speech, score with a reward model, DPO on best vs worst",
-             "push-policy": "publish a policy folder to the Hub or a local mirror"}
-    for name, text in helps.items():
-        p = sub.add_parser(name, help=text)
-        p.add_argument("recipe", help="policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)")
-        if name == "push-policy":
-            p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-            p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-        p.set_defaults(func=_cmd, overrides=True)
+    add_recipe_commands(sub, COMMANDS, "policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)", _cmd, push="push-policy")

@@ -8,15 +8,14 @@ default and help text), so a recipe sets exactly what TRL and peft read; β defa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from peft import LoraConfig
 from pydantic import Field, model_validator
 from trl import DPOConfig
 
-from ..config import RecipeError, ServerConfig, Strict, dataclass_section, public_dump
-from ..training.sections import CardSection, DataSection, HardwareSection, ModelSection, PushSection
+from ..config import RecipeError, ServerConfig, Strict, dataclass_section
+from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
 DPOConfigSection = dataclass_section(DPOConfig, {"beta": 0.1})  # paper: β = 0.1 in every experiment
@@ -34,75 +33,25 @@ class PolicyDataSection(DataSection):
     prompt: Literal["responding", "speech"] = Field("responding", description="What the policy is trained to answer: 'responding' wraps each speech in the paper's Responding Prompt (as the pool was asked when the pairs were made, and as the policy is asked at evaluation); 'speech' uses the bare speech.")
 
 
-class DPORecipe(Strict):
+class DPORecipe(TrainedModelRecipe):
     """Offline DPO on the dataset's train pairs: `psycopref train-dpo` and `push-policy` read it."""
 
     work_dir: str = Field("runs/dpo", description="Trainer checkpoints (trainer/), the model folder (policy_model/), caches and logs.")
-    seed: int = Field(42, description="Seed of the dev split and the subsets (training.seed seeds the trainer).")
     model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
     data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
     training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
-    hardware: HardwareSection = Field(default_factory=HardwareSection, description="What the recipe was sized for.")
-    card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
-    push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")
 
     kind: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
-
-    @model_validator(mode="after")
-    def _we_publish(self):
-        if self.training.push_to_hub:
-            raise ValueError("training.push_to_hub: the push section publishes the model with its card; leave this false")
-        return self
-
-    @property
-    def work_path(self) -> Path:
-        return Path(self.work_dir)
-
-    @property
-    def model_dir(self) -> Path:
-        """The pushable folder: exactly what goes to the Hub."""
-        return self.work_path / "policy_model"
-
-    @property
-    def effective_batch_size(self) -> int:
-        t = self.training
-        return t.per_device_train_batch_size * t.gradient_accumulation_steps * self.hardware.gpus
-
-    @property
-    def repo_id(self) -> str:
-        return self.push.resolve(self.model, self.kind)
+    folder: ClassVar[str] = "policy_model"
 
     def dpo_config(self, **values: Any) -> DPOConfig:
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
-        values.setdefault("output_dir", self.training.output_dir or str(self.work_path / "trainer"))
-        try:
-            return self.training.build(**values)
-        except (ValueError, TypeError) as err:  # TrainingArguments' own checks
-            raise RecipeError(f"training: {err}") from None
-
-    def public(self) -> dict[str, Any]:
-        """The resolved recipe as published: no local work or output folders."""
-        data = public_dump(self)
-        data["training"].pop("output_dir", None)
-        data["training"].pop("logging_dir", None)
-        return data
+        return self.trl_config(**values)
 
     def memory_plan(self):
-        """What `psycopref estimate` needs to size one DPO training process of this recipe."""
-        from ..estimate import TrainingPlan, sharding
-
-        t = self.training
-        checkpointing = t.activation_checkpointing if t.activation_checkpointing is not None else t.gradient_checkpointing
-        precision = "fp16" if t.fp16 else "bf16" if t.bf16 in (True, None) else None
-        return TrainingPlan(
-            model=self.model.name_or_path, head="causal_lm", dtype=self.model.dtype,
-            quantization=self.model.quantization, lora=self.model.lora.build() if self.model.lora else None,
-            sequences=2 * t.per_device_train_batch_size,  # chosen and rejected in one forward pass
-            seq_len=t.max_length or 1024, checkpointing=bool(checkpointing), mixed_precision=precision,
-            optimizer=str(getattr(t.optim, "value", t.optim)), devices=self.hardware.gpus,
-            sharding=sharding(self.hardware.accelerate_config), budget_gb=self.hardware.memory_gb,
-            reference_model=self.model.lora is None and not t.precompute_ref_log_probs,
-        )
+        """As any model's, plus DPO's frozen reference copy when every weight trains (LoRA: the reference is
+        the base with its adapters switched off; precomputed log-probs: no reference held)."""
+        return super().memory_plan(reference_model=self.model.lora is None and not self.training.precompute_ref_log_probs)
 
 
 class GenerationSection(Strict):

@@ -10,6 +10,13 @@ Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml 
 from __future__ import annotations
 
 from ..config import load, parse_overrides
+from ..hub.push import add_recipe_commands, apply_target_flags, report
+
+COMMANDS = {  # subcommand -> help
+    "train-reward": "train a Bradley-Terry reward model (TRL RewardTrainer) and build its repo folder",
+    "eval-reward": "accuracy, ROC AUC, ECE, Brier, calibration and baselines on the test pairs, into the card",
+    "push-reward": "publish the reward model folder to the Hub or a local mirror",
+}
 
 
 def load_reward_recipe(path, overrides=None):
@@ -31,25 +38,12 @@ def _cmd(args, extra: list[str]) -> int:
         print(f"{t['n_pairs']} test pairs: accuracy {t['accuracy']:.3f}, ROC AUC {t['roc_auc']}, "
               f"ECE {t['ece']:.3f}, Brier {t['brier']:.3f} -> {recipe.model_dir}")
     else:
-        if args.hub_dir is not None:
-            recipe.push.hub_dir = args.hub_dir
-        if args.hub:
-            recipe.push.hub_dir = None
         from .artifact import push_reward
 
-        result = push_reward(recipe)
-        print(f"{'pushed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})")
+        apply_target_flags(recipe.push, args)
+        print(report(push_reward(recipe)))
     return 0
 
 
 def add_cli(sub) -> None:
-    helps = {"train-reward": "train a Bradley-Terry reward model (TRL RewardTrainer) and build its repo folder",
-             "eval-reward": "accuracy, ROC AUC, ECE, Brier, calibration and baselines on the test pairs, into the card",
-             "push-reward": "publish the reward model folder to the Hub or a local mirror"}
-    for name, text in helps.items():
-        p = sub.add_parser(name, help=text)
-        p.add_argument("recipe", help="reward recipe YAML (recipes/<model>/reward/config_*.yaml)")
-        if name == "push-reward":
-            p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-            p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-        p.set_defaults(func=_cmd, overrides=True)
+    add_recipe_commands(sub, COMMANDS, "reward recipe YAML (recipes/<model>/reward/config_*.yaml)", _cmd, push="push-reward")

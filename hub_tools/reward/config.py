@@ -7,15 +7,14 @@ type, default and help text, via `dataclass_section`), so a recipe sets exactly 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from peft import LoraConfig
-from pydantic import Field, model_validator
+from pydantic import Field
 from trl import RewardConfig
 
-from ..config import Endpoint, RecipeError, ServerConfig, Strict, dataclass_section, public_dump
-from ..training.sections import CardSection, DataSection, HardwareSection, ModelSection, PushSection
+from ..config import Endpoint, ServerConfig, Strict, dataclass_section
+from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 # LoRA on a sequence-classification model; `task_type` SEQ_CLS makes peft train the new `score` head fully.
 RewardLoraSection = dataclass_section(LoraConfig, {"task_type": "SEQ_CLS"})
@@ -45,7 +44,7 @@ class EvalSection(Strict):
     ranker: RankerSection | None = Field(None, description="LLM-as-ranker baseline (paper Table 1's generative LLMs); null skips it.")
 
 
-class RewardRecipe(Strict):
+class RewardRecipe(TrainedModelRecipe):
     """A reward-model run: `psycopref train-reward`, `eval-reward` and `push-reward` read it."""
 
     work_dir: str = Field("runs/reward", description="Trainer checkpoints (trainer/), the model folder (reward_model/), caches and logs.")
@@ -54,62 +53,12 @@ class RewardRecipe(Strict):
     model: RewardModelSection = Field(default_factory=RewardModelSection, description="The base model and how it is trained.")
     data: DataSection = Field(default_factory=DataSection, description="The preference pairs.")
     training: RewardConfigSection = Field(default_factory=RewardConfigSection, description="trl.RewardConfig: every field TRL's RewardTrainer reads (output_dir defaults to <work_dir>/trainer).")
-    hardware: HardwareSection = Field(default_factory=HardwareSection, description="What the recipe was sized for.")
     eval: EvalSection = Field(default_factory=EvalSection, description="Evaluation on the test pairs.")
-    card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
-    push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")
 
-    @model_validator(mode="after")
-    def _we_publish(self):
-        if self.training.push_to_hub:
-            raise ValueError("training.push_to_hub: the push section publishes the model with its card; leave this false")
-        return self
-
-    @property
-    def work_path(self) -> Path:
-        return Path(self.work_dir)
-
-    @property
-    def model_dir(self) -> Path:
-        """The pushable folder: exactly what goes to the Hub."""
-        return self.work_path / "reward_model"
-
-    @property
-    def effective_batch_size(self) -> int:
-        t = self.training
-        return t.per_device_train_batch_size * t.gradient_accumulation_steps * self.hardware.gpus
-
-    @property
-    def repo_id(self) -> str:
-        return self.push.resolve(self.model, "Reward")
+    kind: ClassVar[str] = "Reward"
+    folder: ClassVar[str] = "reward_model"
+    head: ClassVar[str] = "sequence_classification"
 
     def reward_config(self, **values: Any) -> RewardConfig:
         """TRL's RewardConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
-        values.setdefault("output_dir", self.training.output_dir or str(self.work_path / "trainer"))
-        try:
-            return self.training.build(**values)
-        except (ValueError, TypeError) as err:  # TrainingArguments' own checks, e.g. bf16 on a machine without it
-            raise RecipeError(f"training: {err}") from None
-
-    def public(self) -> dict[str, Any]:
-        """The resolved recipe as published: no local work or output folders."""
-        data = public_dump(self)
-        data["training"].pop("output_dir", None)
-        data["training"].pop("logging_dir", None)
-        return data
-
-    def memory_plan(self):
-        """What `psycopref estimate` needs to size one training process of this recipe."""
-        from ..estimate import TrainingPlan, sharding
-
-        t = self.training
-        checkpointing = t.activation_checkpointing if t.activation_checkpointing is not None else t.gradient_checkpointing
-        precision = "fp16" if t.fp16 else "bf16" if t.bf16 in (True, None) else None  # TRL: bf16 unless fp16
-        return TrainingPlan(
-            model=self.model.name_or_path, head="sequence_classification", dtype=self.model.dtype,
-            quantization=self.model.quantization, lora=self.model.lora.build() if self.model.lora else None,
-            sequences=2 * t.per_device_train_batch_size,  # the collator stacks chosen and rejected
-            seq_len=t.max_length or 1024, checkpointing=bool(checkpointing), mixed_precision=precision,
-            optimizer=str(getattr(t.optim, "value", t.optim)), devices=self.hardware.gpus,
-            sharding=sharding(self.hardware.accelerate_config), budget_gb=self.hardware.memory_gb,
-        )
+        return self.trl_config(**values)

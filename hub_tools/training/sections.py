@@ -6,12 +6,12 @@ model folder is published. The reward-model and policy recipes assemble them wit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from peft import LoraConfig
 from pydantic import Field, model_validator
 
-from ..config import HubTarget, RecipeError, Strict, dataclass_section
+from ..config import HubTarget, RecipeError, Strict, dataclass_section, public_dump
 from ..serving.models import hub_id
 
 LoraSection = dataclass_section(LoraConfig)  # areas subclass ModelSection with their task type's default
@@ -118,3 +118,74 @@ class PushSection(HubTarget):
             raise RecipeError(f"model.hub_id: {model.name_or_path!r} is a local model; name its Hub id (or set push.repo_id)")
         suffix = {"full": "", "lora": "-LoRA", "qlora": "-QLoRA"}[model.method]
         return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{kind}{suffix}"
+
+
+class TrainedModelRecipe(Strict):
+    """What every model-training recipe has besides its own sections (`model`, `data`, `training` — a TRL
+    config section): a work dir, a seed, the hardware it was sized for, the card and where it is pushed."""
+
+    work_dir: str = Field("runs/model", description="Trainer checkpoints (trainer/), the model folder, caches and logs.")
+    seed: int = Field(42, description="Seed of the dev split and the subsets (training.seed seeds the trainer).")
+    hardware: HardwareSection = Field(default_factory=HardwareSection, description="What the recipe was sized for.")
+    card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
+    push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")
+
+    kind: ClassVar[str] = "Model"  # the default repo name's suffix ("Reward", "DPO", "DPO-Iter")
+    folder: ClassVar[str] = "model"  # the pushable folder's name in the work dir
+    head: ClassVar[str] = "causal_lm"  # what `psycopref estimate` puts on the base
+
+    @model_validator(mode="after")
+    def _we_publish(self):
+        if self.training.push_to_hub:
+            raise ValueError("training.push_to_hub: the push section publishes the model with its card; leave this false")
+        return self
+
+    @property
+    def work_path(self) -> Path:
+        return Path(self.work_dir)
+
+    @property
+    def model_dir(self) -> Path:
+        """The pushable folder: exactly what goes to the Hub."""
+        return self.work_path / self.folder
+
+    @property
+    def effective_batch_size(self) -> int:
+        t = self.training
+        return t.per_device_train_batch_size * t.gradient_accumulation_steps * self.hardware.gpus
+
+    @property
+    def repo_id(self) -> str:
+        return self.push.resolve(self.model, self.kind)
+
+    def trl_config(self, **values: Any):
+        """The TRL config of this run (output_dir defaults to <work_dir>/trainer); `values` override."""
+        values.setdefault("output_dir", self.training.output_dir or str(self.work_path / "trainer"))
+        try:
+            return self.training.build(**values)
+        except (ValueError, TypeError) as err:  # TrainingArguments' own checks, e.g. bf16 on a machine without it
+            raise RecipeError(f"training: {err}") from None
+
+    def public(self) -> dict[str, Any]:
+        """The resolved recipe as published: no local work or output folders."""
+        data = public_dump(self)
+        data["training"].pop("output_dir", None)
+        data["training"].pop("logging_dir", None)
+        return data
+
+    def memory_plan(self, **extra: Any):
+        """What `psycopref estimate` needs to size one training process (chosen and rejected of a pair go
+        through one forward pass: 2 sequences per pair); `extra` sets further TrainingPlan fields."""
+        from ..estimate import TrainingPlan, sharding
+
+        t = self.training
+        checkpointing = t.activation_checkpointing if t.activation_checkpointing is not None else t.gradient_checkpointing
+        precision = "fp16" if t.fp16 else "bf16" if t.bf16 in (True, None) else None  # TRL: bf16 unless fp16
+        return TrainingPlan(
+            model=self.model.name_or_path, head=self.head, dtype=self.model.dtype,
+            quantization=self.model.quantization, lora=self.model.lora.build() if self.model.lora else None,
+            sequences=2 * t.per_device_train_batch_size, seq_len=t.max_length or 1024,
+            checkpointing=bool(checkpointing), mixed_precision=precision,
+            optimizer=str(getattr(t.optim, "value", t.optim)), devices=self.hardware.gpus,
+            sharding=sharding(self.hardware.accelerate_config), budget_gb=self.hardware.memory_gb, **extra,
+        )
