@@ -5,13 +5,16 @@ pool and the judge over the bundled speeches; the dataset repo lands in a local 
 model half trains on it, on CPU: a Bradley–Terry reward model, an offline DPO policy and one DPO-Iter
 round scored by that reward model; the base model, DPO and DPO-Iter are evaluated by win rate against a
 reference answerer (the base model through the local server stands in for GPT-4o), their cards get the
-results, and every model lands in the mirror. Each step is one of the toolkit's own recipes
-(`recipes/*/.../config_demo.yaml`) with its paths pointed at the demo's work and hub dirs; the step
-times and a summary table are printed at the end.
+results, and every model lands in the mirror. The demo ends by writing a config for the comparison Space
+(`<work>/space.yaml`: the base model and the demo's DPO and DPO-Iter policies side by side, scored by its
+reward model), which `psycopref space run --config` or `psycopref demo --space` launches. Each step is
+one of the toolkit's own recipes (`recipes/*/.../config_demo.yaml`) with its paths pointed at the demo's
+work and hub dirs; the step times and a summary table are printed at the end.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_any, parse_overrides
+from .errors import MissingInput, PsycoprefError
 
 DEMO_RECIPE = "psycopref/dataset/config_demo.yaml"  # inside package hub_tools.recipes (the repo's recipes/)
 DATASET_ID = "Psychotherapy-LLM/PsyCoPref"
@@ -30,6 +34,8 @@ MODEL_RECIPES = {  # step -> its demo recipe
     "eval": "smollm2-135m-instruct/eval/config_demo.yaml",
 }
 STEPS = ("dataset", "reward", "dpo", "dpo-iter", "eval")
+SPACE_CONFIG = "space.yaml"  # under the demo's work dir
+SPACE_POLICIES = {"dpo": "DPO", "dpo-iter": "DPO-Iter"}  # step -> column name in the Space
 
 
 def recipe_path(rel: str) -> Path:
@@ -49,6 +55,7 @@ class Demo:
     overrides: dict[str, Any] = field(default_factory=dict)  # for the dataset recipe (CLI flags)
     seconds: dict[str, float] = field(default_factory=dict)
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (artifact, where, headline)
+    space_config: Path | None = None  # the comparison Space's config, once a policy is published
 
     @property
     def dataset_dir(self) -> Path:
@@ -129,6 +136,36 @@ def _winrate_text(s: dict, reference: str) -> str:
     return f"win rate {rate} vs {reference} ({s['n']} speeches, swap consistency {100 * (s['swap_consistency'] or 0):.0f}%)"
 
 
+def write_space_config(demo: Demo) -> Path | None:
+    """A Space config comparing the base model (the Space's own llama.cpp server) with the demo's trained
+    policies as published in the mirror (in-process, transformers), scored by the demo's reward model when it
+    was published; None when no policy has been published yet."""
+    import yaml
+
+    params = {"max_tokens": 160, "temperature": 0.7, "top_p": 0.9}  # the Space's answer length, sampled
+    policies = [{"name": "SmolLM2-135M-Instruct", "description": "the base model, before preference learning",
+                 "backend": "llamacpp", "model": "smollm2", "base_url": "managed", "params": dict(params)}]
+    for step, name in SPACE_POLICIES.items():
+        folder = demo.hub / "models" / demo.recipe(step).repo_id
+        if folder.is_dir():
+            policies.append({"name": name, "description": f"the demo's {name} policy, from the local Hub mirror",
+                             "backend": "transformers", "model": str(folder), "params": dict(params)})
+    if len(policies) < 2:
+        return None
+    reward = demo.hub / "models" / demo.recipe("reward").repo_id
+    config = {"title": "PsyCoPref demo: the base model and its preference-trained policies",
+              "policies": policies,
+              "reward": {"model": str(reward) if reward.is_dir() else None},
+              "server": {"threads": 2, "n_parallel": 2},  # only the base model is served; 2 cores
+              "votes": {"local_file": str(demo.work / "space" / "votes.jsonl")},
+              "limits": {"concurrency": 1, "max_tokens": 160}}  # in-process models answer one comparison at a time
+    path = demo.work / SPACE_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Written by `psycopref demo`; launch with `psycopref space run --config " + str(path) + "`\n"
+                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
 RUNNERS: dict[str, Callable[[Demo], None]] = {"dataset": _dataset, "reward": _reward, "dpo": _dpo,
                                                 "dpo-iter": _dpo_iter, "eval": _eval}
 
@@ -152,11 +189,27 @@ def run_demo(work_dir: str = "runs/demo", hub_dir: str = "hub", overrides: dict[
           "  from datasets import load_dataset\n"
           f"  ds = load_dataset(\"{demo.dataset_dir}\")            # release-compatible default config\n"
           f"  pairs = load_dataset(\"{demo.dataset_dir}\", \"pairs\")  # + topics, margins, TRL message lists")
+    demo.space_config = write_space_config(demo)
+    if demo.space_config:
+        print(f"\nCompare the policies side by side:\n  psycopref space run --config {demo.space_config}")
     return demo
 
 
 def _demo_cmd(args, extra: list[str]) -> int:
-    run_demo(work_dir=args.work_dir, hub_dir=args.hub_dir, overrides=parse_overrides(extra), steps=args.steps)
+    if args.space and importlib.util.find_spec("gradio") is None:  # say so now, not after the demo's minutes
+        raise PsycoprefError('psycopref demo --space needs gradio: pip install -e ".[space]"')
+    demo = run_demo(work_dir=args.work_dir, hub_dir=args.hub_dir, overrides=parse_overrides(extra), steps=args.steps)
+    if args.space:
+        if demo.space_config is None:
+            raise MissingInput(f"no policy in {demo.hub / 'models'} to show in the Space: run the dpo step first")
+        from .space.app import create_space
+        from .space.cli import space_folder
+
+        space = create_space(space_folder(), demo.space_config)
+        try:
+            space.launch(server_name="127.0.0.1")
+        finally:
+            space.close()
     return 0
 
 
@@ -166,4 +219,6 @@ def add_cli(sub) -> None:
     demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset and models are pushed to")
     demo.add_argument("--steps", nargs="+", choices=STEPS, default=None,
                       help="run only these steps (each needs the earlier ones' outputs); default: all")
+    demo.add_argument("--space", action="store_true",
+                      help="then launch the comparison Space on 127.0.0.1 against the demo's models")
     demo.set_defaults(func=_demo_cmd, overrides=True)
