@@ -17,7 +17,7 @@ self-hosted models and the list prices of API models. From a recipe:
   LoRA / QLoRA (no weight gradients for the frozen base), +2N recomputed under activation checkpointing, +2N
   for DPO's reference pass. GPU-hours = tokens / throughput / 3600; hours on the recipe's GPUs = GPU-hours / GPUs.
 - DPO-Iter: each round samples speeches x samples answers (plus the dev answers) at the policy's serving
-  throughput and scores them with a reward model of the policy's size, on the main process while the job holds
+  throughput (scaled from the serving table's GPU to the recipe's by peak FLOP/s) and scores them with a reward model of the policy's size, on the main process while the job holds
   all its GPUs (billed as such), then trains DPO on one pair per speech.
 - release: every artifact's recipe.
 """
@@ -206,9 +206,11 @@ def training_lines(name: str, recipe, inputs: CostInputs, recipe_key: str = "") 
         answers = it.rounds * (it.speeches_per_round * it.generation.samples + dev)
         length = min(tok.answer, it.generation.params.get("max_tokens") or tok.answer)
         s = inputs.serving.models.get(recipe.model.base_hub_id or "", inputs.serving.default)
-        wall = answers * length / s.tokens_per_s / 3600
-        lines.append(CostLine(name, "sampling (main process, all GPUs held)", f"{answers:,.0f} answers x {length:,.0f} tokens",
-                              wall * hw.gpus, wall, wall * hw.gpus * gpu.usd_per_hour))
+        speed_here = s.tokens_per_s * gpu.peak_tflops / _gpu_named(s.gpu, inputs).peak_tflops  # on the recipe's GPU
+        wall = answers * length / speed_here / 3600
+        lines.append(CostLine(name, "sampling (main process, all GPUs held)",
+                              f"{answers:,.0f} answers x {length:,.0f} tokens, {speed_here:,.0f} tokens/s", wall * hw.gpus,
+                              wall, wall * hw.gpus * gpu.usd_per_hour))
         score = answers * seq * 2 * n_params / (inputs.training.mfu["scoring"] * gpu.peak_tflops * 1e12) / 3600
         lines.append(CostLine(name, "reward scoring (main process, all GPUs held)", f"{answers:,.0f} answers x {seq:,.0f} tokens",
                               score * hw.gpus, score, score * hw.gpus * gpu.usd_per_hour))

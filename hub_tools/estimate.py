@@ -59,8 +59,8 @@ class TrainingPlan:
     devices: int = 1
     sharding: str = "none"  # "zero3" / "fsdp": weights, gradients and states split over devices
     budget_gb: float | None = None  # memory per device the recipe must fit in (GiB)
-    reference_model: bool = False  # DPO with full training: a frozen copy of the starting policy (LoRA: none,
-    # the reference is the base with its adapters switched off)
+    reference_model: bool = False  # DPO with full training (or DPO-Iter's initial policy as every round's
+    # reference): a frozen copy of the reference policy; LoRA from its round's start: none, adapters switched off
 
 
 @dataclass
@@ -157,6 +157,8 @@ def estimate(plan: TrainingPlan) -> MemoryEstimate:
         weights = quantized * NF4_BYTES + frozen_plain * w_bytes + trainable * trainable_bytes
     else:
         weights = n_params * w_bytes
+    # DPO's frozen reference copy: bf16, or loaded like the policy (4-bit) in a quantised run
+    reference = quantized * NF4_BYTES + (n_params - quantized) * w_bytes if plan.quantization else n_params * _BYTES["bfloat16"]
     opt = plan.optimizer.lower()
     state = 0 if any(s in opt for s in _STATELESS) else 2 * (1 if any(s in opt for s in _8BIT_OPTIMIZERS)
                                                                else trainable_bytes)
@@ -175,7 +177,7 @@ def estimate(plan: TrainingPlan) -> MemoryEstimate:
         transient += 2 * (n_params / n_layers) * 2  # one gathered layer in bf16, plus the prefetched next one
     lines = {
         "weights": weights / shard,
-        "reference": (n_params * _BYTES["bfloat16"] if plan.reference_model else 0) / shard,  # frozen, bf16
+        "reference": (reference if plan.reference_model else 0) / shard,
         "gradients": trainable * trainable_bytes / shard,
         "optimizer": trainable * state / shard,
         "activations": tokens * (act * act_bytes + head),

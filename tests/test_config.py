@@ -92,14 +92,15 @@ def check_policy_recipe(path, recipe):
             PAPER_ITER["speeches_per_round"], PAPER_ITER["samples"], PAPER_ITER["dev_fraction"])
         steps_per_round = it.speeches_per_round // recipe.effective_batch_size  # one epoch over its pairs
         assert it.rounds * steps_per_round == PAPER_ITER["steps"]
-        assert it.reward_model.endswith("-Reward") and recipe.model.base_hub_id.split("/")[1] in it.reward_model
+        suffix = "-Reward-QLoRA" if recipe.model.quantization else "-Reward"  # the reward model of the same variant
+        assert it.reward_model.endswith(suffix) and recipe.model.base_hub_id.split("/")[1] in it.reward_model
 
 
 def test_policy_recipes_exist():
     found = {(p.parent.parent.name, p.parent.name, p.name) for p in RECIPES if recipe_kind(p) in ("dpo", "dpo-iter")}
     for base in ("llama-3.2-3b-instruct", "llama-3.1-8b-instruct"):
         assert {(base, "dpo", "config_full.yaml"), (base, "dpo", "config_qlora.yaml"),
-                (base, "dpo-iter", "config_full.yaml")} <= found
+                (base, "dpo-iter", "config_full.yaml"), (base, "dpo-iter", "config_qlora.yaml")} <= found
     assert {("smollm2-135m-instruct", "dpo", "config_demo.yaml"), ("smollm2-135m-instruct", "dpo-iter", "config_demo.yaml")} <= found
 
 

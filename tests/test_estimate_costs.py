@@ -83,10 +83,25 @@ def test_training_gpu_hours_are_tokens_over_throughput(inputs):
     assert line.gpu_hours == pytest.approx(tokens / 1000 / 3600)
 
 
+def test_dpo_iter_samples_at_the_serving_throughput_scaled_to_its_gpu(inputs):
+    """Full DPO-Iter samples on the main process of 8 A100s (all held); the QLoRA one on its 24 GB card, whose
+    peak FLOP/s is a third of the serving table's A100: three times the hours for the same answers."""
+    base = "recipes/llama-3.1-8b-instruct/dpo-iter/config_{}.yaml"
+    full, qlora = (load_any(ROOT / base.format(v)) for v in ("full", "qlora"))
+    sampling = {v: training_lines(v, r, load_inputs(inputs))[0] for v, r in (("full", full), ("qlora", qlora))}
+    it = full.iter
+    answers = it.rounds * (it.speeches_per_round * it.generation.samples + it.dev_limit)
+    wall = answers * 300 / 1000 / 3600  # answers capped by the inputs' 300-token answer, 1,000 tokens/s on A100
+    assert sampling["full"].hours == pytest.approx(wall) and sampling["full"].gpu_hours == pytest.approx(8 * wall)
+    assert sampling["full"].usd == pytest.approx(8 * wall * 2.0)
+    assert sampling["qlora"].hours == pytest.approx(3 * wall)  # 100 vs 300 peak TFLOP/s
+    assert sampling["qlora"].gpu_hours == pytest.approx(3 * wall) and sampling["qlora"].usd == pytest.approx(3 * wall * 0.5)
+
+
 def test_release_recipe_costs_every_artifact_from_the_cli(inputs, capsys):
     assert main(["estimate", str(ROOT / "recipes/psycopref/release/config_full.yaml"), "--costs", "--inputs", str(inputs)]) == 0
     out = capsys.readouterr().out
-    for name in ("dataset", "reward-8b", "reward-3b-qlora", "dpo-8b", "dpo-iter-3b"):
+    for name in ("dataset", "reward-8b", "reward-3b-qlora", "dpo-8b", "dpo-iter-3b", "dpo-iter-8b-qlora"):
         assert f"| {name} |" in out
     assert "sampling (main process" in out and "| **total** |" in out and "Inputs (" in out
 

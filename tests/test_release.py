@@ -46,7 +46,7 @@ def test_full_recipe_dry_run_lists_every_artifact_without_the_folders(tmp_path, 
     for size, name in base.items():
         for key, kind, suffix in (("reward", "reward", "Reward"), ("dpo", "dpo", "DPO"), ("dpo-iter", "dpo-iter", "DPO-Iter")):
             want[f"{key}-{size}"] = (kind, "model", f"Psychotherapy-LLM/PsyCoPref-{name}-{suffix}")
-        for key, kind, suffix in (("reward", "reward", "Reward"), ("dpo", "dpo", "DPO")):
+        for key, kind, suffix in (("reward", "reward", "Reward"), ("dpo", "dpo", "DPO"), ("dpo-iter", "dpo-iter", "DPO-Iter")):
             want[f"{key}-{size}-qlora"] = (kind, "model", f"Psychotherapy-LLM/PsyCoPref-{name}-{suffix}-QLoRA")
     assert got == want
     assert plan.tag == f"v{__version__}"
@@ -56,11 +56,11 @@ def test_full_recipe_dry_run_lists_every_artifact_without_the_folders(tmp_path, 
     assert "train-reward recipes/llama-3.1-8b-instruct/reward/config_full.yaml" in models["reward-8b"].command
     assert "--num_processes 8" in models["dpo-iter-8b"].command
     iters = {m.name: m.reward_model for m in plan.links.models if m.kind == "dpo-iter"}
-    assert iters == {"dpo-iter-3b": want["reward-3b"][2], "dpo-iter-8b": want["reward-8b"][2]}  # same-size reward model
+    assert iters == {f"dpo-iter-{v}": want[f"reward-{v}"][2] for v in ("3b", "8b", "3b-qlora", "8b-qlora")}  # same size, variant
 
     assert main(["release", str(FULL), "--dry-run", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["tag"] == f"v{__version__}" and len(out["artifacts"]) == 12
+    assert out["tag"] == f"v{__version__}" and len(out["artifacts"]) == 14
     space = next(a for a in out["artifacts"] if a["kind"] == "space")
     assert {f["path"] for f in space["files"]} >= {"README.md", "app.py", "config.yaml", "requirements.txt"}
     assert main(["release", str(FULL), "--dry-run"]) == 0

@@ -88,6 +88,12 @@ class DPOIterRecipe(DPORecipe):
 
     kind: ClassVar[str] = "DPO-Iter"
 
+    def memory_plan(self):
+        """As DPO's, plus a frozen copy of the initial policy when later rounds refer to it (`iter.reference:
+        initial`): a LoRA round's own base is the round's start, not the initial policy."""
+        held = self.model.lora is None or (self.iter.reference == "initial" and self.iter.rounds > 1)
+        return TrainedModelRecipe.memory_plan(self, reference_model=held and not self.training.precompute_ref_log_probs)
+
     @model_validator(mode="after")
     def _samples_pair(self):
         if self.iter.generation.samples < 2:

@@ -10,9 +10,11 @@ CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </
                  "{% if add_generation_prompt %}<assistant> {% endif %}")
 
 
-def save_tiny_llama(path: Path, words: list[str] | None = None, corpus: list[str] | None = None, seed: int = 0) -> Path:
+def save_tiny_llama(path: Path, words: list[str] | None = None, corpus: list[str] | None = None, seed: int = 0,
+                    hidden_size: int = 32) -> Path:
     """Save a causal-LM Llama to `path`. The tokenizer's vocabulary is SPECIALS + `words`, or is trained
-    on `corpus` (a word-level tokenizer learnt on the fly)."""
+    on `corpus` (a word-level tokenizer learnt on the fly). `hidden_size` 64 or more where bitsandbytes' CPU
+    inference path runs a 4-bit model (it packs weights in blocks of 64 input features)."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -28,7 +30,7 @@ def save_tiny_llama(path: Path, words: list[str] | None = None, corpus: list[str
                                    unk_token="<unk>")
     fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                          max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2))
     model.save_pretrained(path)

@@ -129,3 +129,49 @@ def test_a_killed_run_resumes_at_the_unfinished_step(tiny_base, tiny_reward, pai
     assert (work / "round-1" / "checkpoint" / "model.safetensors").stat().st_mtime_ns == round1  # round 1 untouched
     assert generated(work) == sampled + 2  # nothing regenerated: only round 2's dev answers are new
     assert json.loads((folder / "train_results.json").read_text())["rounds"] == 2
+
+
+@pytest.mark.parametrize("reference", ["previous", "initial"])
+def test_qlora_rounds_train_4_bit_and_hand_the_next_round_merged_weights(tiny_base, tiny_reward, pairs_repo, tmp_path,
+                                                                         monkeypatch, reference):
+    """The dpo-iter/config_qlora.yaml recipes on CPU (bitsandbytes): each round trains LoRA on a 4-bit NF4 load of
+    the round's start, merges into unquantised weights, and the next round starts from those."""
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (the `train` extra)")
+    from bitsandbytes.nn import Linear4bit
+
+    from hub_tools.policy import iterate, train
+
+    loads = []  # (start, is the policy 4-bit?) of every DPO model loaded: the policy, then any reference copy
+    real_load = train.load_policy_model
+
+    def load(section, path, **kw):
+        model = real_load(section, path, **kw)
+        if kw.get("for_training", True):  # not the unquantised load the adapters are merged into
+            loads.append((str(path), isinstance(model.model.layers[0].self_attn.q_proj, Linear4bit)))
+        return model
+
+    monkeypatch.setattr(train, "load_policy_model", load)
+    from preference_data import CURT, SPEECH_WORDS, WARM
+    from tiny_models import save_tiny_llama
+
+    # hidden 64: a frozen 4-bit reference runs bitsandbytes' CPU inference path, which packs 64 input features
+    base = save_tiny_llama(tmp_path / "base", corpus=[" ".join(SPEECH_WORDS), " ".join(WARM), " ".join(CURT)],
+                           hidden_size=64)
+    recipe = iter_recipe(base, tiny_reward, pairs_repo, tmp_path / "work")
+    recipe = validate(DPOIterRecipe, recipe.model_dump(mode="json", exclude_unset=True) | {
+        "model": {**recipe.model.model_dump(mode="json", exclude_unset=True), "dtype": "bfloat16", "quantization": "nf4",
+                  "lora": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear",
+                           "task_type": "CAUSAL_LM"}},
+        "iter": {**recipe.iter.model_dump(mode="json", exclude_unset=True), "reference": reference},
+        "training": {**recipe.training.model_dump(mode="json", exclude_unset=True), "max_steps": 1}})
+    folder = iterate.train_dpo_iter(recipe)
+
+    round1 = str(tmp_path / "work" / "round-1" / "checkpoint")
+    assert all(q for _, q in loads)  # every policy and reference copy loaded in 4-bit
+    want = [str(base), round1] + ([str(base)] if reference == "initial" else [])
+    assert [s for s, _ in loads] == want  # round 2 trains from round 1's merged weights (+ the initial reference)
+    for k in (1, 2):
+        config = json.loads((tmp_path / "work" / f"round-{k}" / "checkpoint" / "config.json").read_text())
+        assert "quantization_config" not in config  # merged into unquantised weights, loadable anywhere
+    assert recipe.repo_id.endswith("-DPO-Iter-QLoRA")
+    assert json.loads((folder / "train_results.json").read_text())["rounds"] == 2
