@@ -48,10 +48,14 @@ class DPORecipe(TrainedModelRecipe):
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
         return self.trl_config(**values)
 
+    def holds_reference(self) -> bool:
+        """Whether training holds a frozen reference copy: when every weight trains (LoRA: the reference is the
+        base with its adapters switched off)."""
+        return self.model.lora is None
+
     def memory_plan(self):
-        """As any model's, plus DPO's frozen reference copy when every weight trains (LoRA: the reference is
-        the base with its adapters switched off; precomputed log-probs: no reference held)."""
-        return super().memory_plan(reference_model=self.model.lora is None and not self.training.precompute_ref_log_probs)
+        """As any model's, plus DPO's frozen reference copy when one is held (precomputed log-probs: none)."""
+        return super().memory_plan(reference_model=self.holds_reference() and not self.training.precompute_ref_log_probs)
 
 
 class GenerationSection(Strict):
@@ -88,11 +92,10 @@ class DPOIterRecipe(DPORecipe):
 
     kind: ClassVar[str] = "DPO-Iter"
 
-    def memory_plan(self):
-        """As DPO's, plus a frozen copy of the initial policy when later rounds refer to it (`iter.reference:
+    def holds_reference(self) -> bool:
+        """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:
         initial`): a LoRA round's own base is the round's start, not the initial policy."""
-        held = self.model.lora is None or (self.iter.reference == "initial" and self.iter.rounds > 1)
-        return TrainedModelRecipe.memory_plan(self, reference_model=held and not self.training.precompute_ref_log_probs)
+        return super().holds_reference() or (self.iter.reference == "initial" and self.iter.rounds > 1)
 
     @model_validator(mode="after")
     def _samples_pair(self):

@@ -22,6 +22,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from threaded_http import serving
+
 
 @dataclass
 class BatchAPI:
@@ -164,12 +166,5 @@ def serve_batches(**settings) -> Iterator[BatchAPI]:
     api = BatchAPI(**settings)
     httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.api = api
-    api.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd) as api.url:
         yield api
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)

@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from threaded_http import serving
+
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 
 
@@ -340,16 +342,8 @@ def serve_faults(**settings) -> Iterator[FaultServer]:
     owner = FaultServer(**settings)
     httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
     httpd.owner, httpd.stopping = owner, threading.Event()
-    owner.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd, httpd.stopping) as owner.url:  # stopping releases hangs and slow streams
         yield owner
-    finally:
-        httpd.stopping.set()  # releases hangs and slow streams
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 @contextlib.contextmanager
