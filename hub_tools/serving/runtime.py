@@ -44,6 +44,17 @@ def endpoint_identity(endpoint: Endpoint, server: ServerConfig | None) -> dict[s
     return ident
 
 
+def client_identity(endpoint: Endpoint) -> str:
+    """What makes two endpoints need separate clients: every `Endpoint` setting but the per-call `params`
+    (the key's variable, timeout, retries, ...), so a pool member never sends another member's key or
+    inherits its timeout. A subclass's own fields (a pool member's name, system prompt) are per call too.
+    Only the variable's name is part of it, never the key: it is read once, when the client is built."""
+    settings = {name: getattr(endpoint, name) for name in Endpoint.model_fields if name != "params"}
+    if endpoint.backend in IN_PROCESS and Path(endpoint.model).is_dir():
+        settings["fingerprint"] = folder_fingerprint(Path(endpoint.model))
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
 class Runtime(contextlib.AbstractContextManager):
     """Cache, backends and (when needed) the managed server for calls to `endpoints`."""
 
@@ -68,8 +79,8 @@ class Runtime(contextlib.AbstractContextManager):
         return self.server.base_url if self.server else None
 
     def backend(self, endpoint: Endpoint) -> Backend:
-        """One backend per distinct (backend, base_url, model): pool members sharing a model share it."""
-        key = repr(sorted(endpoint_identity(endpoint, None).items()))
+        """One backend per distinct `client_identity`: pool members with the same model and settings share it."""
+        key = client_identity(endpoint)
         with self._lock:
             if key not in self._backends:
                 self._backends[key] = make_backend(endpoint, managed_url=self.managed_url)
@@ -86,7 +97,7 @@ class Runtime(contextlib.AbstractContextManager):
     def release(self, endpoint: Endpoint) -> None:
         """Close and forget the backend serving `endpoint` (an in-process model frees its memory), e.g. a
         policy checkpoint whose round is over."""
-        key = repr(sorted(endpoint_identity(endpoint, None).items()))
+        key = client_identity(endpoint)
         with self._lock:
             backend = self._backends.pop(key, None)
         if backend is not None:
