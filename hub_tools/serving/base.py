@@ -7,6 +7,7 @@ transformers model without code changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -23,6 +24,19 @@ class ServerError(BackendError):
     """The managed llama.cpp server (or its model file) could not start or answer."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str these are always lone: UTF-8 cannot hold them
+
+
+def valid_text(text: str) -> str:
+    """`text` with each lone surrogate (a server's JSON may escape one: "\\ud800") as U+FFFD, so it can be
+    cached, saved and shown; any other text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 @dataclass
 class Completion:
     text: str
@@ -30,6 +44,9 @@ class Completion:
     completion_tokens: int = 0
     finish_reason: str | None = None
     created_at: float | None = None  # unix time the call finished (filled by the cache)
+
+    def __post_init__(self) -> None:
+        self.text = valid_text(self.text)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

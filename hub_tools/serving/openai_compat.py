@@ -31,7 +31,7 @@ try:  # huggingface_hub>=2 speaks HTTP through httpx2, 1.x through httpx
 except ImportError:  # pragma: no cover
     import httpx as _httpx
 
-from .base import BackendError, Completion
+from .base import BackendError, Completion, valid_text
 from .grammar import to_gbnf
 
 log = logging.getLogger("psycopref")
@@ -238,7 +238,7 @@ class OpenAICompatBackend:
                     text = getattr(getattr(choice, "delta", None), "content", None)
                     if text:
                         pieces += 1
-                        yield text
+                        yield valid_text(text)
             except Exception as err:  # noqa: BLE001  (named, key-free; no retry once text has been shown)
                 raise BackendError(f"{self.label}: the stream broke off after {pieces} pieces: {self._describe(err)}") from None
             if not finished:  # the connection closed mid-answer: an event stream has no length to check

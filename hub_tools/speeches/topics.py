@@ -11,7 +11,6 @@ labels that map to none ('Career Counseling') are counted by `unknown_topic_labe
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from collections import Counter
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from ..config import Endpoint
 from ..paper import prompts
 from ..paper.taxonomy import fine_topics, normalize_fine
+from ..serving.answers import InvalidAnswer, load_json
 from ..serving.runtime import Runtime
 
 log = logging.getLogger("psycopref")
@@ -95,8 +95,8 @@ def parse_topic(text: str) -> str | None:
     Case and punctuation are ignored ('family conflict' is 'Family-conflict'); nothing else is guessed.
     """
     try:
-        data = json.loads(_FENCE.sub("", text.strip()))
-    except json.JSONDecodeError:
+        data = load_json(_FENCE.sub("", text.strip()))
+    except InvalidAnswer:  # not JSON, or JSON no reader should trust (see `serving.answers`)
         return None
     if not isinstance(data, dict) or not isinstance(data.get("topic"), str):
         return None
