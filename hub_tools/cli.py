@@ -25,19 +25,23 @@ The root parser; each area (the dataset pipeline, the demo, evaluation) register
 
 Flags after the recipe override its keys (`--judge.mode per_principle`); unknown keys are an error.
 Every stage resumes: finished model calls are cached in the work dir and never paid for twice.
-Errors you can fix (a bad recipe or input file, a missing stage output, an unreachable endpoint) are
+Ctrl-C (or SIGTERM) stops sending, waits up to $PSYCOPREF_STOP_GRACE seconds (30) for calls in flight,
+says how many calls finished and exits 130 (143 for SIGTERM). Errors you can fix (a bad recipe or input file, a missing stage output, an unreachable endpoint) are
 one line; anything else is a bug and keeps its traceback. `-v` shows tracebacks always.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import traceback
 
-from .errors import PsycoprefError
+from .errors import Interrupted, PsycoprefError
 
 AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate", "hub_tools.reward.cli",
          "hub_tools.policy.cli", "hub_tools.evaluate.policy", "hub_tools.costs", "hub_tools.chat",
@@ -66,6 +70,33 @@ def _log_hint(err: BaseException) -> str:
     return f" (log: {path})" if path else ""
 
 
+def _terminate(signum, frame) -> None:
+    raise Interrupted("", signum)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a `kill`, a job scheduler, a container stopping) stops a run like Ctrl-C does, instead of
+    killing it on the spot with its calls in flight."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(err: KeyboardInterrupt) -> int:
+    """One line on what a Ctrl-C or SIGTERM kept; the exit code a shell gives that signal (128 + its number)."""
+    signum = getattr(err, "signum", signal.SIGINT)
+    how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    kept = f"{err}; " if str(err) else "finished work is kept; "
+    print(f"psycopref: interrupted by {how}: {kept}rerun the same command to resume", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -74,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
     try:
-        return (args.func(args, extra) if takes_overrides else args.func(args)) or 0
-    except KeyboardInterrupt:
-        print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
-        return 130
+        with _sigterm_as_interrupt():
+            return (args.func(args, extra) if takes_overrides else args.func(args)) or 0
+    except KeyboardInterrupt as err:
+        return _interrupted(err)
     except PsycoprefError as err:
         if args.verbose:
             traceback.print_exc()

@@ -6,6 +6,8 @@ Every error a user can fix derives from `PsycoprefError`; the CLI prints those a
 
 from __future__ import annotations
 
+import signal
+
 
 class PsycoprefError(Exception):
     """An error the user can act on; its message says what is wrong and where."""
@@ -17,3 +19,12 @@ class StageError(PsycoprefError, RuntimeError):
 
 class MissingInput(PsycoprefError, FileNotFoundError):
     """An earlier stage's output is missing; the message names the command that writes it."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the run; the message says what was kept. The CLI exits with
+    128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as shells do."""
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)

@@ -1,10 +1,7 @@
 """Any OpenAI-compatible or TGI Messages API server, through `huggingface_hub.InferenceClient`.
 
 One client covers GPT-4o (api.openai.com), TGI, vLLM's server and llama.cpp's server. Transient
-failures (connection refused or dropped, timeouts, 408, 429, 5xx) are retried up to `max_retries`
-times (tenacity): a 429/503 that says `Retry-After` is retried after the time it asks for, anything
-else after an exponential backoff; every wait is capped by `max_retry_wait` and logged, so a paused run
-says why. The final error names the endpoint (URL and model), never the API key, and the only key ever
+failures are retried as `serving.retry` says (Retry-After honoured, waits capped and logged). The final error names the endpoint (URL and model), never the API key, and the only key ever
 sent is the one the recipe names: without `api_key_env` no Authorization header goes out at all.
 `stream_chat` streams an answer (retrying only until the stream opens) and `health` asks the server's
 readiness route, for the policy client (`serving.policy_client`) and the Space.
@@ -12,84 +9,21 @@ readiness route, for the policy client (`serving.policy_client`) and the Space.
 
 from __future__ import annotations
 
-import email.utils
 import inspect
-import logging
-import math
 import os
-import time
 from collections.abc import Iterator
-from datetime import timezone
 from typing import Any
 
 from huggingface_hub import InferenceClient
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential
-
-try:  # huggingface_hub>=2 speaks HTTP through httpx2, 1.x through httpx
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover
-    import httpx as _httpx
+from huggingface_hub.errors import OfflineModeIsEnabled
 
 from .base import BackendError, Completion, valid_text
 from .grammar import to_gbnf
+from .retry import Retrier, describe, parse_retry_after, status
 
-log = logging.getLogger("psycopref")
+__all__ = ["OpenAICompatBackend", "parse_retry_after"]
 
 _CHAT_KWARGS = set(inspect.signature(InferenceClient.chat_completion).parameters) - {"self", "messages", "stream"}
-# What InferenceClient raises for the network, as huggingface_hub's own http_backoff retries them:
-# a refused or reset connection (NetworkError), a timeout, a connection dropped before a full answer.
-_NETWORK = (_httpx.TimeoutException, _httpx.NetworkError, _httpx.RemoteProtocolError, ConnectionError, TimeoutError)
-_BACKOFF = wait_exponential(multiplier=0.5, max=20)  # 0.5, 1, 2, 4 ... s when the server names no time
-
-
-def _status(err: BaseException | None) -> int | None:
-    response = getattr(err, "response", None) if isinstance(err, HfHubHTTPError) else None
-    return getattr(response, "status_code", None)
-
-
-def _transient(err: BaseException) -> bool:
-    """Worth another attempt: the network, a timeout, or a server saying 'not now' (408, 429, 5xx).
-
-    A 200 whose body is not a chat completion (not JSON, no choices) is not retried: a body cut short
-    in transit already fails as a dropped connection (Content-Length), so a complete bad body means a
-    base_url that is not a chat server (an HTML page, another API), which answers the same every time,
-    and a real server has most likely generated, and billed, the answer already."""
-    if isinstance(err, OfflineModeIsEnabled):  # a setting, not a network hiccup
-        return False
-    status = _status(err)
-    if status is not None:
-        return status in (408, 429) or status >= 500
-    return isinstance(err, _NETWORK)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` header asks for: delta-seconds or an HTTP date (past dates: 0).
-    None when absent or unreadable."""
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, when.timestamp() - (time.time() if now is None else now))
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def retry_after(err: BaseException | None) -> float | None:
-    """The wait a 429 or 503 answer asks for in its Retry-After header, if it names one."""
-    if _status(err) not in (429, 503):
-        return None
-    return parse_retry_after(err.response.headers.get("retry-after"))
-
-
-def _secs(seconds: float) -> str:
-    return f"{round(seconds, 2):g}"
 
 
 def _count(usage: Any, name: str) -> int:
@@ -139,8 +73,7 @@ class OpenAICompatBackend:
         self.model = endpoint.model
         self.label = f"{base_url} (model {endpoint.model})"  # how errors and logs name the endpoint
         self.timeout = endpoint.timeout
-        self.max_retries = endpoint.max_retries
-        self.max_retry_wait = endpoint.max_retry_wait
+        self.retry = Retrier(self.label, endpoint.max_retries, endpoint.max_retry_wait, self._describe)
         # Without a key InferenceClient would send the user's Hugging Face token (HF_TOKEN or `hf auth
         # login`) to whatever server base_url names; a None header drops it.
         headers = None if api_key else {"authorization": None}
@@ -149,33 +82,9 @@ class OpenAICompatBackend:
 
     def _describe(self, err: BaseException) -> str:
         """What went wrong, in words, without the server's body (it may quote the request)."""
-        status = _status(err)
-        if status is not None:
-            return f"HTTP {status}"
-        if isinstance(err, _httpx.ConnectError):
-            return "could not connect (refused or unreachable)"
-        if isinstance(err, (_httpx.TimeoutException, TimeoutError)):
-            return f"no answer within the {self.timeout:g} s timeout"
-        if isinstance(err, _NETWORK):
-            return "the connection dropped before a complete answer"
-        if isinstance(err, ValueError):  # JSONDecodeError, or a JSON value that is not an object
+        if status(err) is None and isinstance(err, ValueError):  # JSONDecodeError, or JSON that is no object
             return "the answer is not a JSON chat completion; is base_url an OpenAI-compatible server?"
-        return type(err).__name__
-
-    def _wait(self, state: RetryCallState) -> float:
-        """tenacity wait: the server's Retry-After when it names one, else exponential; capped either way."""
-        asked = retry_after(state.outcome.exception())
-        return min(_BACKOFF(state) if asked is None else asked, self.max_retry_wait)
-
-    def _log_wait(self, state: RetryCallState) -> None:
-        err = state.outcome.exception()
-        why, asked = self._describe(err), retry_after(err)
-        if asked is not None:
-            why += f" asking to retry after {_secs(asked)} s"
-            if asked > self.max_retry_wait:
-                why += f" (more than max_retry_wait={_secs(self.max_retry_wait)})"
-        log.info("%s: %s; retry %d of %d in %s s", self.label, why, state.attempt_number, self.max_retries,
-                 _secs(state.upcoming_sleep))
+        return describe(err, self.timeout)
 
     def request_kwargs(self, params: dict[str, Any], json_schema: dict | None = None) -> dict[str, Any]:
         """`InferenceClient.chat_completion` keyword arguments for these decoding params and schema."""
@@ -194,27 +103,18 @@ class OpenAICompatBackend:
         extra = kwargs.pop("extra_body", {})
         return {"model": self.model, "messages": messages, **kwargs, **extra}
 
+    def _failure(self, err: Exception, attempts: int) -> BackendError:
+        """The final error: the endpoint and how many attempts were made, never the key or the server's body."""
+        if isinstance(err, OfflineModeIsEnabled):
+            return BackendError(f"{self.base_url}: HF_HUB_OFFLINE=1 makes huggingface_hub refuse every HTTP request, "
+                                "local servers included; unset it for generation and judging (nothing is downloaded "
+                                "from the Hub by these stages)")
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return BackendError(f"{self.label} failed{tries}: {self._describe(err)}")
+
     def _call(self, send):
-        """`send()` (one request), retried on transient failures; a final failure becomes a `BackendError`
-        naming the endpoint and how many attempts were made, never the key or the server's body."""
-        attempts = 0
-
-        @retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.max_retries + 1),
-               wait=self._wait, before_sleep=self._log_wait, reraise=True)
-        def _attempt():
-            nonlocal attempts
-            attempts += 1
-            return send()
-
-        try:
-            return _attempt()
-        except OfflineModeIsEnabled:
-            raise BackendError(f"{self.base_url}: HF_HUB_OFFLINE=1 makes huggingface_hub refuse every HTTP request, "
-                               "local servers included; unset it for generation and judging (nothing is downloaded "
-                               "from the Hub by these stages)") from None
-        except Exception as err:  # noqa: BLE001  (re-raised with the endpoint named, key-free)
-            tries = f" after {attempts} attempts" if attempts > 1 else ""
-            raise BackendError(f"{self.label} failed{tries}: {self._describe(err)}") from None
+        """`send()` (one request), retried on transient failures (`serving.retry`)."""
+        return self.retry.call(send, self._failure)
 
     def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
         kwargs = self.request_kwargs(params, json_schema)

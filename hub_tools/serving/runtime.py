@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Endpoint, ServerConfig
-from ..errors import PsycoprefError, StageError
 from .base import Backend, Completion, make_backend
 from .cache import ResponseCache
 from .llama_server import LlamaServer
+from .parallel import Stopped, run_parallel, stopping
+
+__all__ = ["IN_PROCESS", "Runtime", "client_identity", "endpoint_identity", "run_parallel"]
 
 IN_PROCESS = ("transformers", "vllm")  # backends that load `model` themselves, often from a local folder
 
@@ -116,6 +118,8 @@ class Runtime(contextlib.AbstractContextManager):
         schema = parts["schema"]
 
         def fresh() -> Completion:
+            if stopping():  # the stage failed or was interrupted: no new paid call
+                raise Stopped(f"{stage}: not sent, the stage is stopping")
             if on_miss is not None:
                 on_miss()
             return backend.chat(messages, params, schema)
@@ -127,30 +131,3 @@ class Runtime(contextlib.AbstractContextManager):
             b.close()
         self.cache.close()
         self._stack.close()
-
-
-def run_parallel(fn: Callable[[int], Any], n: int, concurrency: int, desc: str, unit: str) -> list[Any]:
-    """Run fn(0..n-1) on a thread pool with a progress bar; stop at the first error, keeping results.
-
-    A backend or I/O failure becomes a `StageError` saying how many calls finished (they are cached);
-    anything else is a bug and propagates unchanged, traceback included."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    results: list[Any] = [None] * n
-    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=n, desc=desc, unit=unit, dynamic_ncols=True) as bar:
-        futures = {pool.submit(fn, i): i for i in range(n)}
-        for fut in as_completed(futures):
-            err = fut.exception()
-            if err is not None:
-                for other in futures:
-                    other.cancel()
-                done = sum(f.done() and not f.cancelled() and f.exception() is None for f in futures)
-                if isinstance(err, StageError) or not isinstance(err, (PsycoprefError, OSError)):
-                    raise err  # a stage's own stop, or a bug: keep it as it is
-                raise StageError(f"{desc} stopped: {err} ({done} of {n} calls finished and cached; "
-                                 "rerun the same command to resume)") from err
-            results[futures[fut]] = fut.result()
-            bar.update(1)
-    return results
