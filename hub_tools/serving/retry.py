@@ -123,14 +123,20 @@ class Retrier:
 
     def call(self, send: Callable[[], T], fail: Callable[[Exception, int], Exception]) -> T:
         """`send()` (one request) with retries; a final failure raises `fail(last error, attempts made)`."""
-        attempts = 0
+        attempts, last = 0, None
 
         @retry(retry=retry_if_exception(transient), stop=stop_after_attempt(self.max_retries + 1) | (lambda _: stopping()),
                wait=self._wait, before_sleep=self._log_wait, sleep=pause, reraise=True)
         def attempt():
-            nonlocal attempts
+            nonlocal attempts, last
+            if last is not None and stopping():  # the stage stopped during the wait: no new request
+                raise last
             attempts += 1
-            return send()
+            try:
+                return send()
+            except Exception as err:
+                last = err
+                raise
 
         try:
             return attempt()

@@ -5,7 +5,6 @@ exit 130 / 143, and a rerun asks only what was not answered."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -19,7 +18,6 @@ import yaml
 from datasets import Dataset
 
 from hub_tools.cli import main
-from hub_tools.errors import Interrupted
 from hub_tools.io import save_atomic
 from hub_tools.serving.parallel import GRACE_ENV, Stopped, run_parallel, stopping
 
@@ -35,8 +33,8 @@ def write_speeches(work: Path, n: int) -> None:
                                    for i in range(n)]), work / "speeches")
 
 
-def write_recipe(tmp_path: Path, base_url: str, n: int, concurrency: int = 2, judge: dict | None = None) -> str:
-    ep = {"backend": "openai", "base_url": base_url, "timeout": 30, "max_retries": 1, "max_retry_wait": 0.1}
+def write_recipe(tmp_path: Path, base_url: str, n: int, concurrency: int = 2, judge: dict | None = None, **over) -> str:
+    ep = {"backend": "openai", "base_url": base_url, "timeout": 30, "max_retries": 1, "max_retry_wait": 0.1} | over
     data = {"work_dir": str(tmp_path / "work"), "stages": ["generate"], "generate": {
         "members_per_speech": 1, "concurrency": concurrency, "pool": [{**ep, "model": "m", "name": "only"}]}}
     if judge is not None:
@@ -94,6 +92,18 @@ def test_a_judge_in_flight_sends_no_further_attempt_once_the_stage_has_failed(tm
         assert len(server.calls()) == 2  # speech 0's first attempt and speech 1's failure; no retry, no speech 2
     assert "HTTP 401 (0 of 4 calls finished and cached;" in line
     assert cached(tmp_path) == 1  # speech 0's unreadable answer is kept: a rerun starts at its second attempt
+
+
+def test_a_retry_waiting_for_retry_after_gives_up_when_the_stage_fails(tmp_path, capsys):
+    with serve_faults() as server:
+        server.script(Status(503, retry_after="30"), match="Speech 0:")  # would be asked again in 30 s
+        server.script(Status(401), match="Speech 1:")
+        recipe = write_recipe(tmp_path, server.base_url, n=4, max_retry_wait=30)
+        start = time.monotonic()
+        assert main(["generate", recipe]) == 2
+        assert time.monotonic() - start < 10 and len(server.calls()) == 2
+        [line] = lines(capsys.readouterr().err)
+    assert "HTTP 401 (0 of 4 calls finished" in line
 
 
 def test_run_parallel_counts_what_finishes_while_stopping_and_keeps_a_bugs_traceback():
@@ -190,8 +200,3 @@ def test_the_grace_period_is_bounded_and_a_second_ctrl_c_stops_waiting(tmp_path)
         assert time.monotonic() - start < 15 and proc.returncode == 130
         assert "2 in flight after the 30 s grace were abandoned" in lines(err)[0]
         assert len(server.calls()) == 4
-
-
-def test_interrupted_carries_its_signal():
-    assert Interrupted("x").signum == signal.SIGINT and Interrupted("y", signal.SIGTERM).signum == 15
-    assert json.dumps(str(Interrupted("generate: 1 of 2"))) == '"generate: 1 of 2"'
