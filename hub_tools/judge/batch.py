@@ -37,7 +37,8 @@ def run_batch(cfg: JudgeConfig, work: Path, rt: Runtime, prompts: list[list[dict
         if rt.cache.get(key) is None:
             requests.append(BatchRequest(key, backend.request_body(messages, params, parts["schema"])))
     job = BatchJob(endpoint.base_url, work / STATE_FILE, endpoint.api_key_env, poll_seconds=cfg.batch_poll_seconds,
-                   max_wait_seconds=cfg.batch_max_wait_seconds, timeout=endpoint.timeout)
+                   max_wait_seconds=cfg.batch_max_wait_seconds, timeout=endpoint.timeout,
+                   max_retries=endpoint.max_retries, max_retry_wait=endpoint.max_retry_wait)
     try:
         if not requests and not (job.state() and not job.state().get("collected")):
             return 0

@@ -3,8 +3,10 @@ It also answers online `/v1/chat/completions` with the same responder, for the r
 
 Uploads are kept in memory; a created batch moves validating -> in_progress -> completed as it is
 polled (`polls_to_finish` status checks), and is then answered line by line by `responder(body)`;
-requests for which `fails(body)` holds come back in the error file instead. Every request is
-recorded, so tests can check that a batch was submitted once and how often it was polled.
+requests for which `fails(body)` holds come back in the error file instead. `faults` answer the next
+status checks and downloads with an HTTP error (and Retry-After), and `line_of` can write an output
+line some other way (to break it). Every request is recorded with its arrival time, so tests can check
+that a batch was submitted once, how often it was polled and how long the client waited between polls.
 
     with serve_batches(responder=lambda body: "{...}") as api:
         ...  # point the judge endpoint's base_url at api.base_url
@@ -16,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -31,6 +35,9 @@ class BatchAPI:
     responder: Callable[[dict], str] = lambda body: "ok"  # the answer text for one request body
     fails: Callable[[dict], bool] = lambda body: False  # requests (bodies) that end in the error file
     polls_to_finish: int = 2  # status checks before a batch completes
+    faults: deque = field(default_factory=deque)  # (status, Retry-After or None) for the next GETs, one each
+    line_of: Callable[[dict], str] = json.dumps  # how an output item is written as its line
+    times: list[float] = field(default_factory=list)  # time.monotonic() of every request, as `log`
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, dict] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
@@ -92,7 +99,8 @@ class BatchAPI:
         batch["request_counts"] |= {"completed": len(ok), "failed": len(bad)}
         for key, items in (("output_file_id", ok), ("error_file_id", bad)):
             if items:
-                batch[key] = self.upload("".join(json.dumps(i) + "\n" for i in items).encode())["id"]
+                lines = [self.line_of(i) if key == "output_file_id" else json.dumps(i) for i in items]
+                batch[key] = self.upload("".join(line + "\n" for line in lines).encode())["id"]
 
     def _public(self, bid: str) -> dict:
         return {k: v for k, v in self.batches[bid].items() if not k.startswith("_")}
@@ -115,9 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
-    def _send(self, status: int, obj: dict | bytes) -> None:
+    def _send(self, status: int, obj: dict | bytes, retry_after: str | None = None) -> None:
         data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
         self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -129,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         api, raw = self.server.api, self._body()
         api.log.append(("POST", self.path))
+        api.times.append(time.monotonic())
         if self.path == "/v1/files":
             msg = BytesParser(policy=HTTP).parsebytes(
                 f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + raw)
@@ -147,6 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         api = self.server.api
         api.log.append(("GET", self.path))
+        api.times.append(time.monotonic())
+        if api.faults:
+            status, retry_after = api.faults.popleft()
+            return self._send(status, {"error": {"message": "injected fault"}}, retry_after)
         parts = self.path.strip("/").split("/")
         if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in api.batches:
             return self._send(200, api.poll(parts[2]))
