@@ -63,7 +63,7 @@ def cached(tmp_path: Path) -> int:
 def test_after_the_first_error_no_request_starts_and_the_count_is_exact(tmp_path, capsys):
     with serve_faults() as server:
         server.script(Answer(delay=0.2), match="Speech 0:")  # worker 1: done at 0.2 s, then takes speech 2
-        server.script(Answer(delay=1.0), match="Speech 1:")  # worker 2: in flight until 1 s
+        server.script(Answer(delay=2.0), match="Speech 1:")  # worker 2: in flight until 2 s
         server.script(Status(401), match="Speech 2:")  # fails at once (not retried), at 0.2 s
         recipe = write_recipe(tmp_path, server.base_url, n=8)
         assert main(["generate", recipe]) == 2
@@ -80,7 +80,7 @@ def test_a_judge_in_flight_sends_no_further_attempt_once_the_stage_has_failed(tm
         return "no idea" if "Speech 0:" in body["messages"][-1]["content"] else reading_judge(body)
 
     with serve_faults(responder=answer) as server:
-        server.script(Answer(delay=1.0), match="Speech 0:")
+        server.script(Answer(delay=2.0), match="Speech 0:")
         server.script(Status(401), match="Speech 1:")
         recipe = write_recipe(tmp_path, server.base_url, n=4, judge={"max_attempts": 3, "concurrency": 2})
         responses = [{"speech_id": f"sp-{i:02d}", "response_id": f"sp-{i:02d}:{m}", "member": f"m{m}",
