@@ -12,7 +12,7 @@ from hub_tools.speeches.clean import (
     STEPS,
     clean_speeches,
     dedup_key,
-    letter_fraction,
+    enough_letters,
     minhash_signatures,
     normalize_text,
     shingle_hashes,
@@ -65,7 +65,8 @@ def test_speeches_with_too_few_letters_are_dropped_with_their_reason():
     assert report["too_few_letters"] == 5 and report["per_source"]["a"]["too_few_letters"] == 5
     kept, report = clean_speeches([rec(t) for t in texts], min_chars=50, min_letter_fraction=0, near_dedup=False)
     assert len(kept) == len(texts) and report["too_few_letters"] == 0  # 0 keeps them all
-    assert letter_fraction("ab !!") == 0.5 and letter_fraction("") == 0.0 and letter_fraction("é!") == 0.5
+    assert enough_letters("ab !!", 0.5) and not enough_letters("ab !!!", 0.5) and not enough_letters("", 0.1)
+    assert enough_letters("é!", 0.5) and not enough_letters("é!!", 0.5) and enough_letters("ab!\u2019", 0.5)
 
 
 def test_length_bounds_are_inclusive():
