@@ -55,7 +55,7 @@ def normalise(ds: Dataset, source: str) -> Dataset:
             continue
         seen.add(str(sid))
         rows.append({"id": str(sid), "text": text or "", "topic_coarse": topic or UNLABELLED})
-    return Dataset.from_list(rows, features=FEATURES)
+    return Dataset.from_dict({k: [r[k] for r in rows] for k in FEATURES}, features=FEATURES)  # rows may be none
 
 
 def load_test_speeches(cfg: EvalSpeeches, seed: int = 42) -> Dataset:
