@@ -142,7 +142,8 @@ def bench(n: int, seed: int, with_bulk: bool = False) -> None:
             return result
 
         records = timed("load", lambda: [r for s in specs for r in load_source(s)])
-        kept = timed("length filter (+normalise)", lambda: length_filter(records, cfg.min_chars, cfg.max_chars, tally))
+        kept = timed("length filter (+normalise)", lambda: length_filter(records, cfg.min_chars, cfg.max_chars, tally,
+                                                                                    cfg.min_letter_fraction))
         kept = dedup_kept = timed("exact de-dup", lambda: exact_dedup(kept, tally))
         kept = timed("near de-dup (MinHash LSH)", lambda: remove_near_duplicates(
             kept, cfg.near_dup_threshold, cfg.num_perm, cfg.shingle_size, tally))

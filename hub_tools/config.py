@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import PsycoprefError
 
@@ -31,6 +31,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+PARAM_RANGES = {  # decoding parameter -> (type, lowest, highest) accepted in an Endpoint's params
+    "max_tokens": (int, 1, 2**31 - 1), "max_completion_tokens": (int, 1, 2**31 - 1),
+    "temperature": ((int, float), 0, 100), "top_p": ((int, float), 0, 1), "seed": (int, 0, 2**63 - 1),
+}
+
+
 class Endpoint(Strict):
     """Where a model answers: a backend from the registry plus its model id and decoding parameters."""
 
@@ -39,9 +45,22 @@ class Endpoint(Strict):
     base_url: str | None = Field(None, description="Server URL (e.g. https://api.openai.com/v1, http://tgi:8080). 'managed' = the toolkit's own llama.cpp server.")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key. Keys never go in recipes.")
     params: dict[str, Any] = Field(default_factory=dict, description="Decoding parameters: temperature, top_p, max_tokens, seed, ...")
-    timeout: float = Field(120.0, description="Seconds before one request is abandoned.")
+    timeout: float = Field(120.0, gt=0, description="Seconds before one request is abandoned.")
     max_retries: int = Field(3, ge=0, description="Transport-level retries (connection errors, timeouts, 408, 429, 5xx): after the wait a 429/503 asks for in Retry-After, else with exponential backoff.")
     max_retry_wait: float = Field(60.0, ge=0, description="Longest pause in seconds before one retry; caps a server's Retry-After and the exponential backoff.")
+
+    @field_validator("params")
+    @classmethod
+    def _sane_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The decoding parameters every backend reads, in range: a server would refuse them mid-run."""
+        for key, (kind, low, high) in PARAM_RANGES.items():
+            value = params.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'} in [{low}, {high}], "
+                                 f"got {value!r}")
+        return params
 
 
 class ServerConfig(Strict):
@@ -51,8 +70,8 @@ class ServerConfig(Strict):
     threads: int = Field(1, ge=1, description="CPU threads for generation; 1 keeps a 2-core machine responsive.")
     ctx_size: int = Field(8192, ge=512, description="Context window shared by all slots.")
     n_parallel: int = Field(1, ge=1, description="Concurrent decoding slots.")
-    port: int | None = Field(None, description="Port on 127.0.0.1; None picks a free one.")
-    startup_timeout: float = Field(120.0, description="Seconds to wait for /health before giving up.")
+    port: int | None = Field(None, ge=1, le=65535, description="Port on 127.0.0.1; None picks a free one.")
+    startup_timeout: float = Field(120.0, gt=0, description="Seconds to wait for /health before giving up.")
 
 
 class HubTarget(Strict):
@@ -65,6 +84,89 @@ class HubTarget(Strict):
 
 
 R = TypeVar("R", bound=BaseModel)
+_MERGE = "tag:yaml.org,2002:merge"  # a `<<: *anchor` key: overriding the merged keys is its purpose
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+class _YamlProblem(Exception):
+    """What is wrong with a YAML text, and where (`:line` or `:line:column`, or '')."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(problem)
+        self.where, self.problem = where, problem
+
+
+def _repeated_key(node: yaml.Node) -> None:
+    """Refuse a key given twice in one mapping (PyYAML silently keeps the last): name it and both lines."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(node, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:  # an alias repeats a node; a recursive one would loop
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, str(i))) for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], yaml.Node] = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE:
+                    earlier = first.setdefault((key.tag, key.value), key)
+                    if earlier is not key:
+                        a, b = earlier.start_mark.line + 1, key.start_mark.line + 1
+                        raise _YamlProblem(f":{b}", f"key {'.'.join((*path, name))!r} is given twice (lines {a} "
+                                                    f"and {b}); keep one")
+                stack.append((value, (*path, name)))
+
+
+def _parse(text: str) -> Any:
+    """YAML text as Python data, or a `_YamlProblem`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        _repeated_key(node)
+        return yaml.SafeLoader("").construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark, context = err.problem_mark, ""
+        if err.context and err.context_mark is not None:
+            context = f" ({_one_line(err.context)} at line {err.context_mark.line + 1})"
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise _YamlProblem(where, f"not valid YAML: {_one_line(err.problem)}{context}") from None
+    except yaml.reader.ReaderError as err:
+        raise _YamlProblem(f":{text.count(chr(10), 0, err.position) + 1}",
+                           f"not valid YAML: character #x{err.character:04x} is not allowed ({err.reason})") from None
+    except yaml.YAMLError as err:
+        raise _YamlProblem("", f"not valid YAML: {_one_line(err)}") from None
+    except RecursionError:
+        raise _YamlProblem("", "not valid YAML: nested too deeply to read") from None
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as Python data; any problem is one line naming `source`, the line and column, and what is
+    wrong: a syntax error, a key given twice, a character YAML refuses, nesting too deep to read."""
+    try:
+        return _parse(text)
+    except _YamlProblem as err:
+        raise RecipeError(f"{source}{err.where}: {err.problem}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data (`parse_yaml`); a missing or non-UTF-8 file is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: file not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise RecipeError(f"{path}:{line}: not valid UTF-8 at byte offset {err.start}; save the file as UTF-8") from None
+    return parse_yaml(text, str(path))
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
@@ -83,11 +185,22 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
                 raise RecipeError(f"override {flag} has no value")
             key, raw = flag[2:], args[i + 1]
             i += 2
+        parts = key.replace("-", "_").split(".")
+        if not all(parts):
+            raise RecipeError(f"override --{key}: empty key name; overrides look like --section.key value")
         node = out
-        *parents, leaf = key.replace("-", "_").split(".")
-        for part in parents:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+            if not isinstance(node, dict):
+                raise RecipeError(f"override --{key}: --{'.'.join(parts[:depth + 1])} already sets a value, "
+                                  f"not a section")
+        if parts[-1] in node:
+            raise RecipeError(f"override --{key} is given twice (or conflicts with one of its keys); keep one")
+        try:
+            node[parts[-1]] = _parse(raw)
+        except _YamlProblem as err:
+            hint = "; to pass it as text, quote it inside the shell's quotes" if err.problem.startswith("not valid") else ""
+            raise RecipeError(f"override --{key}: value {raw!r}: {err.problem}{hint}") from None
     return out
 
 
@@ -103,30 +216,44 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def load(schema: type[R], path: str | Path, overrides: dict[str, Any] | None = None) -> R:
-    """Read a recipe file, merge CLI overrides into it and validate it against `schema`."""
-    path = Path(path)
-    if not path.is_file():
+    """Read a recipe file, merge CLI overrides into it and validate it against `schema`.
+
+    An empty file is an error (it would run every default somewhere the user never chose), and so is
+    anything but a mapping of keys."""
+    if not Path(path).is_file():
         raise RecipeError(f"recipe not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+    raw = read_yaml(path)
+    if raw is None or raw == {}:
+        raise RecipeError(f"{path}: the recipe is empty; a recipe names at least its work_dir and sections "
+                          f"(see recipes/ for examples)")
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of keys, got {type(raw).__name__}")
     return validate(schema, merge(raw, overrides or {}), source=str(path))
 
 
+def _shown(value: Any) -> str:
+    """A rejected scalar value, short, for an error message."""
+    text = repr(value)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
 def validate(schema: type[R], data: dict[str, Any], source: str = "<recipe>") -> R:
-    """`schema` built from `data`; every problem is listed with its dotted key."""
+    """`schema` built from `data`; every problem is listed with its dotted key, all on one line:
+    `<source>: invalid recipe: <key>: <problem>; <key>: <problem>`."""
     try:
         return schema.model_validate(data)
     except ValidationError as err:
         problems = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"]) or "<root>"
-            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
-            problems.append(f"  {key}: {msg}")
-        raise RecipeError(f"{source}: invalid recipe\n" + "\n".join(problems)) from None
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key"
+            else:
+                msg = _one_line(e["msg"].removeprefix("Value error, "))
+                if isinstance(e.get("input"), (int, float, str, bool)) and e["type"] != "missing":
+                    msg += _shown(e["input"])
+            problems.append(f"{key}: {msg}")
+        raise RecipeError(f"{source}: invalid recipe: " + "; ".join(problems)) from None
 
 
 def save_resolved(recipe: BaseModel, path: str | Path) -> Path:
@@ -160,6 +287,19 @@ class DataclassSection(Strict):
 
 
 DATACLASS_OF: dict[type, type] = {}  # section model -> the dataclass it mirrors
+# Bounds the libraries do not check (a batch size of 0 or a negative learning rate would fail, or train
+# nothing, only after the model has loaded), applied to any mirrored dataclass field of this name.
+DATACLASS_BOUNDS: dict[str, dict[str, float]] = {
+    "per_device_train_batch_size": {"ge": 1}, "per_device_eval_batch_size": {"ge": 1},
+    "gradient_accumulation_steps": {"ge": 1}, "eval_accumulation_steps": {"ge": 1}, "learning_rate": {"gt": 0},
+    "num_train_epochs": {"gt": 0}, "max_steps": {"ge": -1}, "weight_decay": {"ge": 0}, "warmup_steps": {"ge": 0},
+    "max_length": {"ge": 1}, "max_grad_norm": {"ge": 0}, "adam_beta1": {"ge": 0, "lt": 1},
+    "adam_beta2": {"ge": 0, "lt": 1}, "adam_epsilon": {"gt": 0}, "save_total_limit": {"ge": 1},
+    "dataloader_num_workers": {"ge": 0}, "seed": {"ge": 0, "lt": 2**32}, "data_seed": {"ge": 0, "lt": 2**32},
+    "beta": {"gt": 0}, "label_smoothing": {"ge": 0, "le": 0.5},  # DPO
+    "r": {"ge": 1}, "lora_alpha": {"gt": 0}, "lora_dropout": {"ge": 0, "lt": 1},  # LoRA
+}
+_NUMBERS = (int, float, int | None, float | None)
 
 
 def dataclass_section(cls: type, defaults: dict[str, Any] | None = None) -> type[DataclassSection]:
@@ -178,14 +318,15 @@ def dataclass_section(cls: type, defaults: dict[str, Any] | None = None) -> type
         if hasattr(BaseModel, f.name):
             raise TypeError(f"{cls.__name__}.{f.name} clashes with a pydantic attribute")
         description = (f.metadata or {}).get("help") or f"{cls.__name__}.{f.name}"
+        bounds = DATACLASS_BOUNDS.get(f.name, {}) if hints.get(f.name) in _NUMBERS else {}
         if defaults and f.name in defaults:
-            info = Field(defaults[f.name], description=description)
+            info = Field(defaults[f.name], description=description, **bounds)
         elif f.default is not dataclasses.MISSING:
-            info = Field(f.default, description=description)
+            info = Field(f.default, description=description, **bounds)
         elif f.default_factory is not dataclasses.MISSING:
-            info = Field(default_factory=f.default_factory, description=description)
+            info = Field(default_factory=f.default_factory, description=description, **bounds)
         else:
-            info = Field(..., description=description)
+            info = Field(..., description=description, **bounds)
         fields[f.name] = (hints.get(f.name, Any), info)
     section = create_model(f"{cls.__name__}Section", __base__=DataclassSection, __doc__=cls.__doc__, **fields)
     DATACLASS_OF[section] = cls

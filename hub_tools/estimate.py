@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .config import RecipeError, load_any
+from .config import RecipeError, load_any, read_yaml
 
 GIB = 1024**3
 CUDA_OVERHEAD = 1 * GIB  # CUDA context, cuBLAS workspace, allocator slack (rule of thumb)
@@ -191,7 +189,10 @@ def sharding(accelerate_config: str | None) -> str:
     """'zero3' for DeepSpeed ZeRO stage 3, 'fsdp' for FSDP full sharding, else 'none'."""
     if not accelerate_config:
         return "none"
-    cfg = yaml.safe_load(find_recipe_file(accelerate_config).read_text(encoding="utf-8")) or {}
+    path = find_recipe_file(accelerate_config)
+    cfg = read_yaml(path) or {}
+    if not isinstance(cfg, dict):
+        raise RecipeError(f"{path}: an accelerate config is a mapping of keys, got {type(cfg).__name__}")
     kind = cfg.get("distributed_type")
     if kind == "DEEPSPEED" and (cfg.get("deepspeed_config") or {}).get("zero_stage") == 3:
         return "zero3"

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 from datasets import Dataset, Features, Value
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .config import Endpoint, RecipeError, Strict
 from .io import load_stage, save_atomic
@@ -48,6 +48,14 @@ class GenerateConfig(Strict):
     max_speeches: int | None = Field(None, ge=1, description="Seeded subset of speeches to answer; None answers all.")
     concurrency: int = Field(2, ge=1, description="Requests in flight at once.")
 
+    @model_validator(mode="after")
+    def _pool(self) -> GenerateConfig:
+        names = [m.name for m in self.pool]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pool: member names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
 
 def sample_members(speech_id: str, pool: list[PoolMember], k: int, seed: int) -> list[PoolMember]:
     """The k members that answer one speech: seeded by (seed, speech id), in a random order."""
@@ -64,13 +72,6 @@ def select_speeches(speeches: Dataset, max_speeches: int | None, seed: int) -> D
     return speeches.select(keep)
 
 
-def _check_pool(cfg: GenerateConfig) -> None:
-    names = [m.name for m in cfg.pool]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RecipeError(f"generate.pool: member names must be unique, repeated: {', '.join(dupes)}")
-
-
 def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, PoolMember, int | None, int | None]]:
     """(speech id, text, member, sample index or None when each member answers once, length in words or
     None when unconstrained) per call."""
@@ -82,7 +83,6 @@ def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str,
 def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed: int = 42,
                  speeches: Dataset | None = None) -> Dataset:
     """Answer `speeches` (default: `<work_dir>/speeches`); save and return `<work_dir>/responses`."""
-    _check_pool(cfg)
     if speeches is None:
         speeches = load_stage(work_dir, "speeches", "speeches")
     speeches = select_speeches(speeches, cfg.max_speeches, seed)

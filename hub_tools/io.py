@@ -120,6 +120,22 @@ def load_repo_dataset(path: str | Path, config: str | None = None, split: str | 
     return load_dataset(str(path), config, split=split)
 
 
+def read_dataset(path: str, config: str | None, what: str, error: type[Exception]):
+    """A `save_to_disk` folder (Dataset or DatasetDict), else `config` of a dataset repo folder or Hub id.
+
+    Any failure to read it (a missing or empty folder, a broken parquet file or card, no such config, the
+    Hub out of reach) is `error` with one line starting with `what`; the cause stays chained for -v."""
+    from datasets import load_from_disk
+
+    local = Path(path).expanduser()
+    try:
+        if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
+            return load_from_disk(str(local))
+        return load_repo_dataset(local if local.exists() else path, config)
+    except Exception as err:  # datasets, pyarrow, fsspec, yaml, HTTP: the reader's own errors, all input problems
+        raise error(f"{what} (config {config!r}) cannot be read: {' '.join(str(err).split())}") from err
+
+
 def load_stage(work_dir: str | Path, name: str, produced_by: str):
     """Load an earlier stage's saved Dataset(Dict), or say which command produces it."""
     from datasets import load_from_disk

@@ -48,7 +48,7 @@ class Recipe(Strict):
     """A whole dataset build. Sections are optional so a recipe names only the stages it runs."""
 
     work_dir: str = Field("runs/psycopref", description="Where every stage writes its outputs, caches and logs.")
-    seed: int = Field(42, description="Seed for member sampling, subsets, the split and judge shuffles.")
+    seed: int = Field(42, ge=0, lt=2**32, description="Seed for member sampling, subsets, the split and judge shuffles.")
     stages: list[Literal[ORDER]] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref run` executes, in order.")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: SpeechesConfig = Field(default_factory=SpeechesConfig, description="Stage 1: client speeches.")
@@ -90,10 +90,12 @@ def _section(recipe: Recipe, name: str):
 
 @dataclass(frozen=True)
 class Stage:
-    """How the pipeline runs one stage: its call from the recipe, and the endpoints it will call."""
+    """How the pipeline runs one stage: its call from the recipe, the endpoints it will call, and what it
+    needs from the recipe beyond its own section's schema (checked before any stage of a run starts)."""
 
     run: Callable[[Recipe, Runtime], Any]
     endpoints: Callable[[Recipe], list[Endpoint]] = lambda recipe: []
+    check: Callable[[Recipe], Any] = lambda recipe: None
 
 
 STAGES: Registry[Stage] = Registry("stage", RecipeError)
@@ -111,13 +113,24 @@ def _generate(r: Recipe, rt: Runtime):
     return run_generate(_section(r, "generate"), r.work_dir, rt, seed=r.seed)
 
 
-def _judge(r: Recipe, rt: Runtime):
-    from .judge.stage import run_judge
+def _check_generate(r: Recipe) -> None:
+    gen = _section(r, "generate")
+    if gen.members_per_speech > len(gen.pool):
+        raise RecipeError(f"generate.members_per_speech={gen.members_per_speech} but the pool has only "
+                          f"{len(gen.pool)} members")
 
+
+def _check_judge(r: Recipe) -> None:
+    _section(r, "judge")
     gen = r.generate
     if gen and gen.members_per_speech * gen.samples_per_member != JUDGED_RESPONSES:
         raise RecipeError(f"generate.members_per_speech must be {JUDGED_RESPONSES} (times samples_per_member) for "
                           f"the judge's Rating Prompt, got {gen.members_per_speech} x {gen.samples_per_member}")
+
+
+def _judge(r: Recipe, rt: Runtime):
+    from .judge.stage import run_judge
+
     return run_judge(_section(r, "judge"), r.work_dir, rt, seed=r.seed)
 
 
@@ -140,8 +153,9 @@ def _push(r: Recipe, rt: Runtime):
 
 
 STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else []))
-STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else []))
-STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else []))
+STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else [],
+                                  _check_generate))
+STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else [], _check_judge))
 STAGES.register("pairs")(Stage(_pairs))
 STAGES.register("dataset")(Stage(_dataset))
 STAGES.register("push")(Stage(_push))
@@ -153,6 +167,8 @@ def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
     if unknown:
         raise RecipeError(f"unknown stage(s) {unknown}; known: {', '.join(ORDER)}")
     ordered = [s for s in ORDER if s in stages]
+    for name in ordered:  # a recipe mistake stops the run before any stage starts (or is paid for)
+        STAGES.get(name).check(recipe)
     save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
     endpoints = [e for name in ordered for e in STAGES.get(name).endpoints(recipe)]
     outputs = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import random
@@ -20,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict
 from sklearn.metrics import cohen_kappa_score
 
 from ..errors import PsycoprefError
 from ..hub.cards import CardError, update_section
-from ..io import load_repo_dataset, write_jsonl
+from ..io import read_dataset, write_jsonl
 from ..paper.principles import PRINCIPLE_NAMES, principles
 
 log = logging.getLogger("psycopref")
@@ -151,13 +152,10 @@ def instructions(n_items: int) -> str:
 
 def load_pairs(path: str, split: str = "train") -> Dataset:
     """A `save_to_disk` folder (Dataset or DatasetDict), else a repo folder or Hub id with a 'pairs' config."""
-    p = Path(path)
-    if p.is_dir() and ((p / "dataset_dict.json").exists() or (p / "state.json").exists()):
-        data = load_from_disk(str(p))
-        if isinstance(data, DatasetDict) and split not in data:
-            raise AnnotationError(f"{path}: no split {split!r}; splits: {', '.join(data)}")
-        return data[split] if isinstance(data, DatasetDict) else data
-    return load_repo_dataset(path, "pairs", split=split)
+    data = read_dataset(path, "pairs", f"--pairs {path}", AnnotationError)
+    if isinstance(data, DatasetDict) and split not in data:
+        raise AnnotationError(f"{path}: no split {split!r}; splits: {', '.join(data)}")
+    return data[split] if isinstance(data, DatasetDict) else data
 
 
 @dataclass(frozen=True)
@@ -242,25 +240,36 @@ def normalise(value) -> str | None:
 
 
 def _read_rows(path: Path) -> list[tuple[str, dict]]:
-    """(location, record) per row of a CSV/TSV or JSONL file; 'row N' is the row number a spreadsheet shows."""
+    """(location, record) per row of a CSV/TSV or JSONL file; 'row N' is the row number a spreadsheet shows.
+    A missing, empty or non-UTF-8 file, a line that is not a JSON object, a malformed CSV are errors."""
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv", ".tsv", ".txt"):
+        raise AnnotationError(f"{path}: unsupported sheet format {suffix!r}; save it as CSV or JSONL")
+    data = path.read_bytes() if path.is_file() else None
+    if not (data or b"").strip():
+        raise AnnotationError(f"{path}: {'the file is empty' if data is not None else 'file not found'}")
+    try:
+        text = data.decode("utf-8-sig")  # utf-8-sig: Excel adds a BOM on save
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{path}: line {len(data[:e.start + 1].splitlines())}: not valid UTF-8; save it as "
+                              f"UTF-8 (Excel: CSV UTF-8)") from None
     if suffix in (".jsonl", ".json"):
         out = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    out.append((f"line {i}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise AnnotationError(f"{path}: line {i} is not JSON ({e})") from e
+        for i, line in enumerate(text.splitlines(), start=1):
+            try:
+                rec = json.loads(line) if line.strip() else {}
+            except (ValueError, RecursionError) as e:
+                raise AnnotationError(f"{path}: line {i} is not JSON ({e})") from None
+            if not isinstance(rec, dict):
+                raise AnnotationError(f"{path}: line {i}: expected a JSON object, got {type(rec).__name__}")
+            out += [(f"line {i}", rec)] if rec else []
         return out
-    if suffix not in (".csv", ".tsv", ".txt"):
-        raise AnnotationError(f"{path}: unsupported sheet format {suffix!r}; save it as CSV or JSONL")
-    with path.open(encoding="utf-8-sig", newline="") as f:  # utf-8-sig: Excel adds a BOM on save
-        header = f.readline()
-        f.seek(0)
-        delimiter = max(",;\t", key=header.count)  # some locales save CSV with ';', Sheets exports TSV
-        reader = csv.DictReader(f, delimiter=delimiter)
+    delimiter = max(",;\t", key=text.split("\n", 1)[0].count)  # some locales save CSV with ';', Sheets exports TSV
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
         return [(f"row {i}", r) for i, r in enumerate(reader, start=2)]
+    except csv.Error as e:
+        raise AnnotationError(f"{path}: row {reader.line_num}: malformed CSV ({e})") from None
 
 
 def read_sheet(path) -> tuple[str, dict[str, dict[str, str | None]]]:

@@ -53,7 +53,7 @@ class EvalRecipe(Strict):
     """Win rates of policies against a reference model on the test speeches (paper Table 2)."""
 
     work_dir: str = Field("runs/eval", description="Where answers, verdicts, caches, logs and the results are written.")
-    seed: int = Field(42, description="Seed for the speech subset, judge retries and the bootstrap.")
+    seed: int = Field(42, ge=0, lt=2**32, description="Seed for the speech subset, judge retries and the bootstrap.")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: EvalSpeeches = Field(default_factory=EvalSpeeches, description="The test speeches.")
     policies: list[PoolMember] = Field(..., min_length=1, description="The models evaluated, each a served model or `backend: transformers` with `model:` a local folder (a trained policy).")

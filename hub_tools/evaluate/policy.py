@@ -92,14 +92,15 @@ def evaluate_policies(recipe: EvalRecipe, *, speeches: Dataset | None = None) ->
 
     work = recipe.work_path
     save_resolved(recipe, work / "recipe.resolved.yaml")
-    with run_log(work), Runtime(work, recipe.endpoints(), recipe.server) as rt:
-        given = speeches is not None
+    with run_log(work):
+        given = speeches is not None  # bad test speeches stop the run before any server starts
         speeches = normalise(speeches, "speeches") if given else load_test_speeches(recipe.speeches, recipe.seed)
         save_atomic(speeches, work / "test_speeches")
-        reference = answer(recipe.reference, speeches, work / "reference", rt, seed=recipe.seed,
-                           concurrency=recipe.concurrency)
-        policies = {p.name: evaluate_policy(recipe, rt, p, speeches, reference) for p in recipe.policies}
-        ledger = rt.cache.ledger(STAGE)
+        with Runtime(work, recipe.endpoints(), recipe.server) as rt:
+            reference = answer(recipe.reference, speeches, work / "reference", rt, seed=recipe.seed,
+                               concurrency=recipe.concurrency)
+            policies = {p.name: evaluate_policy(recipe, rt, p, speeches, reference) for p in recipe.policies}
+            ledger = rt.cache.ledger(STAGE)
     results = {
         "speeches": {**({"path": "given"} if given else recipe.speeches.model_dump()), "n": len(speeches)},
         "reference": {"name": recipe.reference.name, "model": recipe.reference.model},

@@ -8,13 +8,12 @@ and is reduced to one speech per ID. Sources: a dataset repo folder, a `save_to_
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value
 
 from ..errors import PsycoprefError
 from ..generate import select_speeches
-from ..io import load_repo_dataset
+from ..io import read_dataset
 from .config import EvalSpeeches
 
 log = logging.getLogger("psycopref")
@@ -29,17 +28,8 @@ class SpeechesError(PsycoprefError, ValueError):
 
 def read_split(path: str, config: str, split: str) -> Dataset:
     """One split of a `save_to_disk` folder (a Dataset is taken whole), else of `config` in a repo folder or Hub id."""
-    from datasets import load_from_disk
-
     where = f"speeches.path {path!r}"
-    local = Path(path).expanduser()
-    try:
-        if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
-            data = load_from_disk(str(local))
-        else:
-            data = load_repo_dataset(local if local.exists() else path, config)
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-        raise SpeechesError(f"{where} (config {config!r}) cannot be read: {err}") from None
+    data = read_dataset(path, config, where, SpeechesError)
     if isinstance(data, DatasetDict):
         if split not in data:
             raise SpeechesError(f"{where} (config {config!r}) has no split {split!r} (has {', '.join(data)})")
@@ -58,12 +48,14 @@ def normalise(ds: Dataset, source: str) -> Dataset:
         raise SpeechesError(f"{source}: columns {sorted(cols)}; expected id and text (speeches) or ID and question (pairs)")
     topics = ds["topic_coarse"] if "topic_coarse" in cols else [None] * len(ds)
     rows, seen = [], set()
-    for sid, text, topic in zip(ids, texts, topics):
+    for i, (sid, text, topic) in enumerate(zip(ids, texts, topics)):
+        if text is not None and not isinstance(text, str):
+            raise SpeechesError(f"{source}: row {i}: expected text, got {type(text).__name__} {str(text)[:40]!r}")
         if str(sid) in seen:  # a pairs table repeats its speech once per pair
             continue
         seen.add(str(sid))
         rows.append({"id": str(sid), "text": text or "", "topic_coarse": topic or UNLABELLED})
-    return Dataset.from_list(rows, features=FEATURES)
+    return Dataset.from_dict({k: [r[k] for r in rows] for k in FEATURES}, features=FEATURES)  # rows may be none
 
 
 def load_test_speeches(cfg: EvalSpeeches, seed: int = 42) -> Dataset:

@@ -5,7 +5,8 @@ folder and an interrupted push leaves the branch at its previous commit (`upload
 with hf_xet installed it may split a large folder into several commits). huggingface_hub drops files
 whose content the remote already has, and a push with nothing left makes no commit, so pushing an
 unchanged folder is a no-op (`changed=False`). Local mode (`hub_dir`, the offline default) copies the
-folder to `<hub_dir>/datasets/<org>/<name>/` (the Hub's namespaces), swapping it in atomically, and
+folder to `<hub_dir>/datasets/<org>/<name>/` (the Hub's namespaces), swapping it in atomically (mirror.py:
+that path is a link to the current complete version, replaced in one step), and
 `datasets.load_dataset(<that path>, config)` reads it as it would read the Hub repo.
 
 The token comes from the argument or huggingface_hub's standard places (HF_TOKEN, `hf auth login`) and
@@ -17,12 +18,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PsycoprefError
-from ..io import atomic_dir, recover
+from . import mirror
 
 logger = logging.getLogger("psycopref")
 
@@ -187,26 +187,35 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _digest(folder: Path) -> str:
-    """sha1 over the published files' paths and contents: equal digests mean identical repos."""
+def _hashes(folder: Path) -> dict[str, str]:
+    """Repo path -> sha256 of every published file of `folder`."""
+    return {rel: _sha256(path) for rel, path in published_files(folder).items()}
+
+
+def _combined(hashes: dict[str, str]) -> str:
+    """sha1 over the files' paths and contents: equal digests mean identical repos."""
     outer = hashlib.sha1()
-    for rel, path in published_files(folder).items():
-        outer.update(f"{rel}\0{_sha256(path)}\n".encode())
+    for rel, sha in sorted(hashes.items()):
+        outer.update(f"{rel}\0{sha}\n".encode())
     return outer.hexdigest()
 
 
+def _digest(folder: Path) -> str:
+    return _combined(_hashes(folder))
+
+
 def _push_local(folder: Path, repo_id: str, repo_type: str, hub_dir: Path) -> PushResult:
-    """Copy `folder` to `<hub_dir>/<repo_type>s/<org>/<name>`, swapped in atomically."""
-    dest = recover(hub_dir / f"{repo_type}s" / repo_id)  # a push that died mid-swap: its old version is back
-    digest = _digest(folder)
-    if dest.is_dir() and _digest(dest) == digest:
-        return PushResult(url=str(dest), commit_id=digest, changed=False)
+    """Copy `folder` to `<hub_dir>/<repo_type>s/<org>/<name>`, swapped in atomically (mirror.py)."""
+    dest = hub_dir / f"{repo_type}s" / repo_id
     try:
-        with atomic_dir(dest) as staged:
-            staged.mkdir()
-            for rel, path in published_files(folder).items():
-                (staged / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, staged / rel)
+        current = mirror.prepare(dest, hub_dir)  # also clears what killed pushes left
+        new = _hashes(folder)
+        digest = _combined(new)
+        old = _hashes(current) if current else {}
+        if current and _combined(old) == digest:
+            return PushResult(url=str(dest), commit_id=digest, changed=False)
+        unchanged = {rel: current / rel for rel, sha in new.items() if current and old.get(rel) == sha}
+        mirror.swap_in(dest, hub_dir, published_files(folder), digest, unchanged)
     except OSError as err:
         raise PushError(f"copying {folder} to {dest} failed ({err}); {dest} keeps its previous version") from err
     logger.info("mirrored %s to %s (%s)", folder, dest, digest)

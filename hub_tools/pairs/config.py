@@ -14,6 +14,6 @@ class PairsConfig(Strict):
     test_size: int | None = Field(None, ge=0, description="Absolute number of test speeches; wins over test_fraction when set.")
     min_gap: float = Field(1.0, gt=0, description="Minimum overall-score gap (inclusive) for a pair (paper: 1).")
     drop_safety_veto: bool = Field(False, description="Drop pairs whose rejected response has the higher safety rating (the release keeps them: 662 train pairs).")
-    seed: int | None = Field(None, description="Seed of the train/test split; None uses the recipe's seed.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Seed of the train/test split; None uses the recipe's seed.")
     scrub: bool = Field(True, description="Mask e-mails, phones, URLs, addresses and ID numbers in speeches, responses and rationales before anything is written.")
     keep_toll_free: bool = Field(True, description="Leave toll-free numbers (crisis lines) unmasked by the scrub.")

@@ -48,7 +48,7 @@ class RewardRecipe(TrainedModelRecipe):
     """A reward-model run: `psycopref train-reward`, `eval-reward` and `push-reward` read it."""
 
     work_dir: str = Field("runs/reward", description="Trainer checkpoints (trainer/), the model folder (reward_model/), caches and logs.")
-    seed: int = Field(42, description="Seed of the dev split, the subsets and the HelpSteer2 sample (training.seed seeds the trainer).")
+    seed: int = Field(42, ge=0, lt=2**32, description="Seed of the dev split, the subsets and the HelpSteer2 sample (training.seed seeds the trainer).")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for a ranker endpoint with base_url 'managed'.")
     model: RewardModelSection = Field(default_factory=RewardModelSection, description="The base model and how it is trained.")
     data: DataSection = Field(default_factory=DataSection, description="The preference pairs.")

@@ -79,6 +79,7 @@ def launch_options() -> dict[str, Any]:
 def create_space(folder: str | Path = ".", config: str | Path | SpaceConfig | None = None, **policies_kwargs) -> Space:
     """The Space of `folder` with `config` (a path or a SpaceConfig; default: `default_config_path(folder)`)."""
     cfg = config if isinstance(config, SpaceConfig) else load_space_config(config or default_config_path(folder))
+    load_rules(cfg.crisis_file)  # a bad crisis file stops the Space before it starts a server or writes votes
     policies = Policies(cfg, **policies_kwargs)
     try:
         votes = VoteStore(cfg.votes)

@@ -13,9 +13,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-from ..config import RecipeError
+from ..config import RecipeError, parse_yaml
 from .config import load_space_config
 
 LOCAL_CONFIG = "config.local.yaml"  # offline: SmolLM2 behind the Space's own llama.cpp server
@@ -38,7 +36,9 @@ def front_matter(folder: Path) -> dict:
     text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     if not text.startswith("---\n") or "\n---" not in text[4:]:
         raise RecipeError(f"{readme}: a Space README starts with YAML front matter between --- lines")
-    meta = yaml.safe_load(text[4:text.index("\n---", 4)]) or {}
+    meta = parse_yaml(text[4:text.index("\n---", 4)], str(readme)) or {}
+    if not isinstance(meta, dict):
+        raise RecipeError(f"{readme}: front matter is a mapping of keys, got {type(meta).__name__}")
     missing = [k for k in REQUIRED_FRONT_MATTER if not meta.get(k)]
     if missing:
         raise RecipeError(f"{readme}: front matter lacks {', '.join(missing)}")

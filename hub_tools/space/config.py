@@ -77,6 +77,13 @@ class LimitsSection(Strict):
     queue_size: int = Field(64, ge=1, description="Requests that may wait in the queue; beyond it visitors are told the Space is busy.")
     max_tokens: int = Field(512, ge=1, description="Upper bound on any policy's max_tokens (params above it are lowered).")
 
+    @model_validator(mode="after")
+    def _range(self) -> LimitsSection:
+        if self.min_input_chars > self.max_input_chars:
+            raise ValueError(f"min_input_chars ({self.min_input_chars}) is above max_input_chars "
+                             f"({self.max_input_chars}): no speech could be accepted")
+        return self
+
 
 class SpaceConfig(Strict):
     """The whole Space."""

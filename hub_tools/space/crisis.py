@@ -14,9 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-from ..config import RecipeError
+from ..config import RecipeError, parse_yaml
 
 BUNDLED = "data/crisis.yaml"  # inside package hub_tools.space
 
@@ -73,7 +71,4 @@ def load_rules(path: str | None = None) -> CrisisRules:
         if not Path(path).is_file():
             raise RecipeError(f"crisis_file not found: {path}")
         text, source = Path(path).read_text(encoding="utf-8"), path
-    try:
-        return parse_rules(yaml.safe_load(text), source)
-    except yaml.YAMLError as err:
-        raise RecipeError(f"{source}: not valid YAML: {err}") from None
+    return parse_rules(parse_yaml(text, source), source)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..config import Endpoint, Strict
 
@@ -26,4 +26,13 @@ class SpeechesConfig(Strict):
     near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard similarity above which two speeches are near-duplicates.")
     num_perm: int = Field(128, ge=16, description="MinHash permutations (accuracy vs speed).")
     shingle_size: int = Field(5, ge=1, le=64, description="Word n-gram size of the MinHash shingles (at most 64).")
+    min_letter_fraction: float = Field(0.5, ge=0, le=1, description="Drop speeches in which letters make up less than this share of the visible non-space characters (punctuation, digits or symbols only: too_few_letters); 0 keeps them.")
     classifier: Endpoint | None = Field(None, description="LLM used to label topics for sources without a usable topic; None leaves them unlabelled.")
+
+    @field_validator("max_chars")
+    @classmethod
+    def _range(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_chars")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least min_chars ({low}): no speech could be kept")
+        return value

@@ -3,9 +3,16 @@
 Each reader yields (origin, row) pairs, the origin naming where the row came from: "file:line" for
 CSV (the line the record starts on) and JSON lines, "file:[index]" for JSON lists and parquet,
 "hub_id/split:[index]" for the Hub. Anything unreadable (an empty or binary file, bad UTF-8, a
-malformed CSV record, invalid JSON, a broken parquet file, a gated Hub dataset, a value of the wrong
-type) raises `SourceError` with a one-line message naming the file, the row and the key, so the CLI
-can print it as is.
+malformed CSV record, invalid JSON, JSON nested too deeply or with a number too long to read, a broken
+parquet file, a gated Hub dataset, a value of the wrong type) raises `SourceError` with a one-line
+message naming the file, the row and the key, so the CLI can print it as is.
+
+JSON layouts: a list of objects (over any number of lines), JSON lines (one object per line), or a
+single object over several lines whose values are plain (one pretty-printed record). One object holding
+lists or objects (`{"data": [...]}`, pandas' default `to_json` layout) is an error saying which layout
+is expected. `NaN`, `Infinity` and `-Infinity`, which Python writes but JSON does not have, are read as
+`NotJSON` values: in a text field they are an error naming the file, row and key (a missing value is
+`null`), never a silent empty speech.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import functools
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -74,6 +82,11 @@ def read_csv(path: Path, required: Iterable[str] = ()) -> Iterator[Row]:
         header = reader.fieldnames or []
     except csv.Error as err:
         raise SourceError(f"{path}: line 1 (header): malformed CSV: {err}") from None
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:  # DictReader would keep the last column of a name silently
+        cols = [i + 1 for i, c in enumerate(header) if c == twice[0]]
+        raise SourceError(f"{path}: line 1 (header): column {twice[0]!r} appears more than once (columns {cols}); "
+                          f"rename or remove one")
     missing = [c for c in required if c not in header]
     if missing:
         raise SourceError(f"{path}: line 1 (header): missing column(s) {missing}; columns found: {header}")
@@ -92,33 +105,105 @@ def read_csv(path: Path, required: Iterable[str] = ()) -> Iterator[Row]:
         raise SourceError(f"{path}: line {start}: malformed CSV: {err}{hint}") from None
 
 
-def _json_error(path: Path, err: json.JSONDecodeError, line: int | None = None) -> SourceError:
-    return SourceError(f"{path}: line {line or err.lineno} column {err.colno}: invalid JSON: {err.msg}")
+class NotJSON:
+    """`NaN`, `Infinity` or `-Infinity` in a JSON file: Python's json reads them, JSON has no such value."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    __str__ = __repr__
+
+
+class _Repeated(dict):
+    """A JSON object holding a key twice (json keeps the last value silently); `key` names it."""
+
+    key: str = ""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    bad = _Repeated(obj)
+    bad.key = next(k for k, _ in pairs if k in seen or seen.add(k))
+    return bad
+
+
+_DECODER = json.JSONDecoder(parse_constant=NotJSON, object_pairs_hook=_object)
+_LAYOUTS = "a JSON list of objects, or JSON lines (one object per line)"
+
+
+def _json(path: Path, text: str, line: int | None = None) -> Any:
+    """`text` (the whole file, or its line `line`) parsed; any failure is one line naming the file and line."""
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as err:
+        raise SourceError(f"{path}: line {line or err.lineno} column {err.colno}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise SourceError(f"{path}: line {line or 1}: JSON nested too deeply to read") from None
+    except ValueError:  # the only other failure: an integer longer than int() reads (4,300 digits)
+        found = re.search(r"\d{4300,}", text)
+        at = line or (text.count("\n", 0, found.start()) + 1 if found else 1)
+        raise SourceError(f"{path}: line {at}: a JSON number of more than 4,300 digits, too long to read") from None
+
+
+def _single_object(path: Path, text: str) -> Iterator[Row]:
+    """The file when it starts with one object over several lines: that object as one record, if its values
+    are plain; else an error saying which layout is expected. Nothing when it is JSON lines."""
+    offset = len(text) - len(text.lstrip())
+    try:
+        first, end = _DECODER.raw_decode(text, offset)
+    except (ValueError, RecursionError):
+        return  # the line-by-line reading names the line
+    if "\n" not in text[offset:end]:
+        return  # one object per line: JSON lines
+    if text[end:].strip():
+        raise SourceError(f"{path}: line {text.count(chr(10), 0, end) + 1}: objects spread over several lines one "
+                          f"after another; expected {_LAYOUTS}")
+    nested = {k: v for k, v in first.items() if isinstance(v, (list, dict))}
+    if nested:
+        hint = ""
+        if len(nested) == len(first) and all(isinstance(v, dict) for v in first.values()):
+            hint = " (pandas' to_json default layout: write it with orient='records', lines=True)"
+        elif any(isinstance(v, list) and v and all(isinstance(i, dict) for i in v) for v in nested.values()):
+            hint = f" (the records may be the list under key {next(k for k, v in nested.items() if isinstance(v, list))!r})"
+        raise SourceError(f"{path}: one JSON object over several lines, with lists or objects under "
+                          f"{sorted(nested)[:8]}: not one record; expected {_LAYOUTS}{hint}")
+    yield f"{path}:1", first
+
+
+def _record(path: Path, where: str, origin: str, item: Any) -> Row:
+    """(origin, item) for an object; an error naming the file and `where` (line n, item [i]) otherwise."""
+    if not isinstance(item, dict):
+        raise SourceError(f"{path}: {where}: expected a JSON object, got {type(item).__name__}")
+    if isinstance(item, _Repeated):
+        raise SourceError(f"{path}: {where}: key {item.key!r} appears more than once in the object; keep one")
+    return origin, item
 
 
 def read_json_records(path: Path) -> Iterator[Row]:
-    """Objects from a JSON list (origin file:[i]) or a JSON-lines file (origin file:line)."""
+    """Objects from a JSON list (origin file:[i]), a JSON-lines file (origin file:line), or one pretty-printed
+    object (origin file:1)."""
     text = _decode(path)
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise _json_error(path, err) from None
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise SourceError(f"{path}: item [{i}]: expected a JSON object, got {type(item).__name__}")
-            yield f"{path}:[{i}]", item
+    head = text.lstrip()[:1]
+    if head == "[":
+        for i, item in enumerate(_json(path, text)):
+            yield _record(path, f"item [{i}]", f"{path}:[{i}]", item)
         return
+    if head == "{":
+        single = [_record(path, "line 1", origin, item) for origin, item in _single_object(path, text)]
+        if single:
+            yield from single
+            return
     for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise _json_error(path, err, n) from None
-        if not isinstance(item, dict):
-            raise SourceError(f"{path}: line {n}: expected a JSON object, got {type(item).__name__}")
-        yield f"{path}:{n}", item
+        if line.strip():
+            yield _record(path, f"line {n}", f"{path}:{n}", _json(path, line, n))
 
 
 def read_parquet(path: Path) -> Iterator[Row]:
@@ -204,11 +289,15 @@ def is_gap(value: Any) -> bool:
 
 def text_value(origin: str, key: str, value: Any) -> str:
     """A text field's value; a gap is '' (counted as empty by the cleaning step). Anything else that is
-    not a string (a list, an object, a number, a boolean) is an error: it is never stringified."""
+    not a string (a list, an object, a number, a boolean, a JSON file's NaN) is an error: it is never
+    stringified."""
     if is_gap(value):
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, NotJSON):
+        raise SourceError(f"{origin}: key {key!r}: expected text, got {value}, which is not a JSON value; "
+                          f"write null for a missing value")
     shown = json.dumps(value, default=str, ensure_ascii=False)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise SourceError(f"{origin}: key {key!r}: expected text, got {type(value).__name__} {shown}")

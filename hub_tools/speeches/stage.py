@@ -34,7 +34,7 @@ from .topics import label_topics, unknown_topic_labels
 
 log = logging.getLogger("psycopref")
 
-STAGE_VERSION = 2  # bump when the stage's output for a given config changes (2: repeats by ID + text, phi2 formats)
+STAGE_VERSION = 3  # bump when the stage's output for a given config changes (2: repeats by ID + text, phi2 formats; 3: invisible characters removed)
 OUTPUT_DIR = "speeches"
 REPORT_FILE = "speeches_report.json"
 
@@ -139,7 +139,7 @@ def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None =
         return reused
     records = load_all(cfg.sources)
     kept, cleaned = clean_speeches(records, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
-                                   near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
+                                   min_letter_fraction=cfg.min_letter_fraction, near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
                                    num_perm=cfg.num_perm, shingle_size=cfg.shingle_size)
     fine, methods = _label(kept, cfg.classifier, work, rt) if kept else ([], [])
     report = _report(digest, cleaned, kept, fine, methods, _inputs(cfg.sources))

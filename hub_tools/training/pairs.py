@@ -21,7 +21,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict, Features, List, Value
 
 from ..errors import PsycoprefError
-from ..io import load_repo_dataset
+from ..io import read_dataset
 from .sections import DataSection, HelpSteer2Section
 
 log = logging.getLogger("psycopref")
@@ -37,38 +37,45 @@ class DataError(PsycoprefError, ValueError):
 
 
 def _read(cfg: DataSection) -> DatasetDict:
-    from datasets import load_from_disk
-
-    path = Path(cfg.path).expanduser()
-    try:
-        if (path / "dataset_dict.json").is_file():  # a work dir's pairs/ (save_to_disk)
-            return load_from_disk(str(path))
-        return load_repo_dataset(path if path.exists() else cfg.path, cfg.config)
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
-        raise DataError(f"data.path {cfg.path!r} (config {cfg.config!r}) cannot be read: {err}") from None
+    raw = read_dataset(cfg.path, cfg.config, f"data.path {cfg.path!r}", DataError)
+    if not isinstance(raw, DatasetDict):
+        raise DataError(f"data.path {cfg.path!r} holds one table, not splits: expected {cfg.train_split!r} and "
+                        f"{cfg.test_split!r}")
+    return raw
 
 
-def _messages(value: Any, role: str) -> list[dict]:
-    return value if isinstance(value, list) else [{"role": role, "content": str(value)}]
+def _messages(value: Any, role: str, where: str = "") -> list[dict]:
+    """A conversation: a text becomes one `role` message; a list must be {role, content} texts."""
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if isinstance(value, list) and value and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    shown = json.dumps(value, default=str)
+    raise DataError(f"{where}: expected a text or a non-empty list of {{role, content}} messages, got "
+                    f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}")
 
 
-def _normalise(ds: Dataset, split: str, source: str = "psycopref") -> Dataset:
+def _normalise(ds: Dataset, split: str, source: str = "psycopref", path: str = "") -> Dataset:
     """The common columns, whether `ds` is the pairs config (message lists) or the release (strings)."""
     cols = set(ds.column_names)
     if not {"chosen", "rejected"} <= cols or not cols & {"prompt", "question"}:
         raise DataError(f"split {split!r} has columns {sorted(cols)}; expected prompt or question, chosen, rejected")
 
-    def row(ex: dict) -> dict:
-        prompt = ex["prompt"] if "prompt" in ex and ex["prompt"] is not None else ex["question"]
-        messages = _messages(prompt, "user")
+    def row(ex: dict, i: int) -> dict:
+        key = "prompt" if "prompt" in ex and ex["prompt"] is not None else "question"
+        where = f"data.path {path!r}, split {split!r}, row {i}"
+        messages = _messages(ex[key], "user", f"{where}, column {key!r}")
         sid = ex.get("ID")
         if sid is None:  # no speech id: pairs with the same prompt share one, so the dev split stays by speech
             sid = hashlib.sha1(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
         return {"ID": str(sid), "prompt": messages,
-                "chosen": _messages(ex["chosen"], "assistant"), "rejected": _messages(ex["rejected"], "assistant"),
+                "chosen": _messages(ex["chosen"], "assistant", f"{where}, column 'chosen'"),
+                "rejected": _messages(ex["rejected"], "assistant", f"{where}, column 'rejected'"),
                 "topic_coarse": ex.get("topic_coarse"), "source": source}
 
-    return ds.map(row, remove_columns=ds.column_names, features=FEATURES, desc=f"Reading {split} pairs")
+    return ds.map(row, with_indices=True, remove_columns=ds.column_names, features=FEATURES,
+                  desc=f"Reading {split} pairs")
 
 
 def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
@@ -94,8 +101,8 @@ def load_pairs(cfg: DataSection, seed: int = 42) -> DatasetDict:
     for split in (cfg.train_split, cfg.test_split):
         if split not in raw:
             raise DataError(f"data.path {cfg.path!r} has no split {split!r} (has {', '.join(raw)})")
-    train = _normalise(raw[cfg.train_split], cfg.train_split)
-    test = _subset(_normalise(raw[cfg.test_split], cfg.test_split), cfg.max_test_pairs, seed)
+    train = _normalise(raw[cfg.train_split], cfg.train_split, path=cfg.path)
+    test = _subset(_normalise(raw[cfg.test_split], cfg.test_split, path=cfg.path), cfg.max_test_pairs, seed)
     if not len(train) or not len(test):
         raise DataError(f"data.path {cfg.path!r}: train has {len(train)} and test {len(test)} pairs; both need some")
     held = dev_speeches(train["ID"], cfg.dev_fraction, seed)
@@ -119,27 +126,19 @@ def helpsteer2_pairs(cfg: HelpSteer2Section, n_psycopref: int, seed: int) -> Dat
     if not path.is_file():
         raise DataError(f"data.helpsteer2.path: {path} not found (HelpSteer2's preference/preference.jsonl.gz)")
     rows, dropped = [], {"tie": 0, "multi_turn": 0, "not_train": 0}
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                ex = json.loads(line)
-                prompt, one, two, strength = ex["prompt"], ex["response_1"], ex["response_2"], int(ex["preference_strength"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise DataError(f"{path}, line {i}: not a HelpSteer2 preference row ({err.__class__.__name__}: {err})") from None
-            if ex.get("split", "train") != "train":
-                dropped["not_train"] += 1
-            elif strength == 0:
-                dropped["tie"] += 1
-            elif HELPSTEER2_TURN in prompt:
-                dropped["multi_turn"] += 1
-            else:
-                chosen, rejected = (two, one) if strength > 0 else (one, two)
-                rows.append({"ID": f"helpsteer2-{i}", "prompt": _messages(prompt, "user"),
-                             "chosen": _messages(chosen, "assistant"), "rejected": _messages(rejected, "assistant"),
-                             "topic_coarse": None, "source": "helpsteer2"})
+    for i, ex in _helpsteer2_rows(path):
+        prompt, one, two, strength = ex["prompt"], ex["response_1"], ex["response_2"], ex["preference_strength"]
+        if ex.get("split", "train") != "train":
+            dropped["not_train"] += 1
+        elif strength == 0:
+            dropped["tie"] += 1
+        elif HELPSTEER2_TURN in prompt:
+            dropped["multi_turn"] += 1
+        else:
+            chosen, rejected = (two, one) if strength > 0 else (one, two)
+            rows.append({"ID": f"helpsteer2-{i}", "prompt": _messages(prompt, "user"),
+                         "chosen": _messages(chosen, "assistant"), "rejected": _messages(rejected, "assistant"),
+                         "topic_coarse": None, "source": "helpsteer2"})
     want = cfg.count if cfg.count is not None else round(cfg.ratio * n_psycopref)
     if want > len(rows):
         raise DataError(f"data.helpsteer2 asks for {want} pairs but {path} has {len(rows)} usable ones "
@@ -147,6 +146,46 @@ def helpsteer2_pairs(cfg: HelpSteer2Section, n_psycopref: int, seed: int) -> Dat
     picked = sorted(random.Random(seed).sample(range(len(rows)), want))
     log.info("helpsteer2: %d of %d usable pairs (dropped %s)", want, len(rows), dropped)
     return Dataset.from_list([rows[i] for i in picked], features=FEATURES)
+
+
+HELPSTEER2_KEYS = {"prompt": str, "response_1": str, "response_2": str, "preference_strength": int}
+
+
+def _helpsteer2_rows(path: Path):
+    """(line, row) of a HelpSteer2 preference file (JSON lines, gzipped when it ends in .gz); a row that is not
+    one (bad JSON, a missing key, a value of the wrong type, a strength outside -3..3) or a file that cannot be
+    read is an error naming the file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    i = 0
+    try:
+        with opener(path, "rb") as fh:
+            for i, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(f"{path}, line {i}: not valid UTF-8 at byte {err.start} of the line") from None
+                if line.strip():
+                    yield i, _helpsteer2_row(path, i, line)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile, a truncated .gz
+        raise DataError(f"{path}, line {i + 1}: cannot be read: {err}") from None
+
+
+def _helpsteer2_row(path: Path, i: int, line: str) -> dict:
+    where = f"{path}, line {i}: not a HelpSteer2 preference row"
+    try:
+        ex = json.loads(line)
+    except (ValueError, RecursionError) as err:  # bad JSON, nesting or a number too long to read
+        raise DataError(f"{where} ({' '.join(str(err).split()) or type(err).__name__})") from None
+    if not isinstance(ex, dict):
+        raise DataError(f"{where} (expected a JSON object, got {type(ex).__name__})")
+    for key, kind in HELPSTEER2_KEYS.items():
+        if key not in ex:
+            raise DataError(f"{where} (missing key {key!r})")
+        if not isinstance(ex[key], kind) or isinstance(ex[key], bool):
+            raise DataError(f"{where} (key {key!r}: expected {kind.__name__}, got {type(ex[key]).__name__})")
+    if not -3 <= ex["preference_strength"] <= 3:
+        raise DataError(f"{where} (key 'preference_strength': expected -3..3, got {ex['preference_strength']})")
+    return ex
 
 
 def response_text(messages: list[dict]) -> str:

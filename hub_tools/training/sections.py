@@ -125,7 +125,7 @@ class TrainedModelRecipe(Strict):
     config section): a work dir, a seed, the hardware it was sized for, the card and where it is pushed."""
 
     work_dir: str = Field("runs/model", description="Trainer checkpoints (trainer/), the model folder, caches and logs.")
-    seed: int = Field(42, description="Seed of the dev split and the subsets (training.seed seeds the trainer).")
+    seed: int = Field(42, ge=0, lt=2**32, description="Seed of the dev split and the subsets (training.seed seeds the trainer).")
     hardware: HardwareSection = Field(default_factory=HardwareSection, description="What the recipe was sized for.")
     card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
     push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")

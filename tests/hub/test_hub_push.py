@@ -254,7 +254,7 @@ def test_local_interrupted_copy_keeps_the_previous_version(versions, tmp_path, m
             raise OSError("disk full")
         return shutil.copy2(src, dst)
 
-    monkeypatch.setattr(push_mod.shutil, "copy2", copy_then_fail)
+    monkeypatch.setattr(push_mod.mirror.shutil, "copy2", copy_then_fail)
     with pytest.raises(PushError, match="disk full"):
         push_folder(v2, "Org/Name", hub_dir=hub_dir)
     monkeypatch.undo()

@@ -136,11 +136,88 @@ def _wrong(kind: str) -> Case:
         if fmt in TEXT_ROW2:
             body = (_jsonl if fmt == "jsonl" else _json)({key: SPEECH}, {key: value})
             return body, rf"{TEXT_ROW2[fmt]}: key '{key}': expected text, got {type(value).__name__}"
-        if fmt == "parquet" and kind == "list":
-            return _parquet([{key: value}]), rf":\[0\]: key '{key}': expected text, got list"
+        if fmt == "parquet":
+            return _parquet([{key: value}]), rf":\[0\]: key '{key}': expected text, got {type(value).__name__}"
         return None
 
     return case
+
+
+def _second_row(fmt: str, key: str, raw: str) -> bytes | None:
+    """A JSON source whose second record's `key` is the raw JSON text `raw` (line 2, or item [1] on line 3)."""
+    if fmt == "jsonl":
+        return _jsonl({key: SPEECH}) + f'{{"{key}": {raw}}}\n'.encode()
+    if fmt == "json":
+        return f'[\n{json.dumps({key: SPEECH})},\n{{"{key}": {raw}}}\n]\n'.encode()
+    return None
+
+
+JSON_LINE2 = {"jsonl": ": line 2", "json": ": line 3"}  # where the second record's text is
+
+
+def _not_json(constant: str) -> Case:
+    """NaN / Infinity: Python's json writes and reads them, JSON has no such value: an error, never empty text."""
+    def case(fmt, name, key):
+        body = _second_row(fmt, key, constant)
+        return body and (body, rf"{TEXT_ROW2[fmt]}: key '{key}': expected text, got {constant}, which is not a JSON "
+                               rf"value; write null for a missing value")
+
+    return case
+
+
+def case_deeply_nested(fmt, name, key):
+    body = _second_row(fmt, key, "[" * 50_000 + "]" * 50_000)  # RecursionError inside json
+    return body and (body, rf"{JSON_LINE2[fmt] if fmt == 'jsonl' else ': line 1'}: JSON nested too deeply to read")
+
+
+def case_long_number(fmt, name, key):
+    body = _second_row(fmt, key, "9" * 5_000)  # ValueError: exceeds int()'s 4,300-digit limit
+    return body and (body, rf"{JSON_LINE2[fmt]}: a JSON number of more than 4,300 digits")
+
+
+def case_repeated_key(fmt, name, key):
+    body = _second_row(fmt, key, f'"{SPEECH}", "{key}": "{SPEECH[::-1]}"')
+    where = {"jsonl": ": line 2", "json": r": item \[1\]"}.get(fmt)
+    return body and (body, rf"{where}: key '{key}' appears more than once in the object")
+
+
+def case_repeated_column(fmt, name, key):
+    if fmt != "csv":
+        return None
+    return _csv([key, "other", key], [SPEECH, "x", SPEECH]), rf": line 1 \(header\): column '{key}' appears more than once"
+
+
+def case_one_object_of_records(fmt, name, key):
+    if fmt not in TEXT_ROW2:
+        return None
+    body = json.dumps({"data": [{key: SPEECH}, {key: SPEECH}]}, indent=2).encode()
+    return body, r": one JSON object over several lines, with lists or objects under \['data'\].*under key 'data'"
+
+
+def case_pandas_columns(fmt, name, key):
+    if fmt not in TEXT_ROW2:  # DataFrame.to_json()'s default layout, pretty-printed
+        return None
+    body = json.dumps({key: {"0": SPEECH, "1": SPEECH}, "other": {"0": 1, "1": 2}}, indent=1).encode()
+    return body, r": one JSON object over several lines.*pandas' to_json default layout"
+
+
+def case_objects_over_lines(fmt, name, key):
+    if fmt not in TEXT_ROW2:  # pretty-printed objects one after another: neither JSON lines nor a list
+        return None
+    body = (json.dumps({key: SPEECH}, indent=2) + "\n" + json.dumps({key: SPEECH}, indent=2)).encode()
+    return body, r": line 3: objects spread over several lines one after another"
+
+
+def case_no_rows(fmt, name, key):
+    if fmt == "jsonl":
+        return None  # blank lines only: the empty-file case
+    if fmt == "parquet":
+        sink = io.BytesIO()
+        pq.write_table(pa.table({key: pa.array([], pa.string())}), sink)
+        content = sink.getvalue()
+    else:
+        content = _csv([key, "other"]) if fmt == "csv" else b"[\n]\n"
+    return content, rf": source '{name}': no speech found: the input holds no data rows"
 
 
 def case_corrupt_parquet(fmt, name, key):
@@ -158,8 +235,13 @@ CASES: dict[str, Case] = {
     "ragged_more": case_ragged_more, "ragged_fewer": case_ragged_fewer, "unterminated_quote": case_unterminated_quote,
     "truncated": case_truncated, "non_object": case_non_object, "corrupt_parquet": case_corrupt_parquet,
     **{f"wrong_type_{kind}": _wrong(kind) for kind in WRONG_VALUES}, "missing_path": case_missing_path,
+    "nan": _not_json("NaN"), "infinity": _not_json("-Infinity"), "deeply_nested": case_deeply_nested,
+    "long_number": case_long_number, "repeated_key": case_repeated_key, "repeated_column": case_repeated_column,
+    "one_object_of_records": case_one_object_of_records, "pandas_columns": case_pandas_columns,
+    "objects_over_lines": case_objects_over_lines, "no_rows": case_no_rows,
 }
 MATRIX = [(name, case) for name in LOADERS for case in CASES if CASES[case](LOADERS[name][0], name, LOADERS[name][2])]
+MATRIX_IDS = [f"file{i:03d}-{name}-{case}" for i, (name, case) in enumerate(MATRIX, start=1)]  # the count shows
 
 
 def write_case(tmp_path: Path, name: str, case: str) -> tuple[Path, Path, str]:
@@ -179,10 +261,10 @@ def write_case(tmp_path: Path, name: str, case: str) -> tuple[Path, Path, str]:
 def test_the_matrix_covers_every_loader_and_case():
     assert {name for name, _ in MATRIX} == set(LOADERS)
     assert {case for _, case in MATRIX} == set(CASES)
-    assert len(MATRIX) >= 60
+    assert len(MATRIX) >= 100
 
 
-@pytest.mark.parametrize(("name", "case"), MATRIX)
+@pytest.mark.parametrize(("name", "case"), MATRIX, ids=MATRIX_IDS)
 def test_bad_input_is_one_line_naming_file_and_row_and_writes_nothing(tmp_path, capsys, name, case):
     _, recipe, expected = write_case(tmp_path, name, case)
     assert main(["speeches", str(recipe)]) == 2
@@ -237,3 +319,43 @@ def test_a_corpus_with_fewer_words_than_a_shingle_builds(tmp_path):
     assert main(["speeches", str(recipe)]) == 0
     report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
     assert report["steps"]["kept"] == 1
+
+
+def test_invisible_text_is_no_speech_and_the_report_says_why(tmp_path, capsys):
+    """Issue 16: 150 zero-width spaces, bidi marks + BOM + word joiners, punctuation only and escaped NULs
+    were kept as 100-1000-character speeches. Each is dropped with its reason in speeches_report.json."""
+    invisible = {"zero_width": "\u200b" * 150, "bidi_bom_joiners": "\u200e\u202e\ufeff\u2060\u2066\u2069" * 25,
+                 "nul": "\x00" * 150}
+    data = tmp_path / "combined_dataset.json"
+    data.write_text("".join(json.dumps({"Context": t}) + "\n" for t in [*invisible.values(), ". " * 75])
+                    + json.dumps({"Context": "\u200b" + SPEECH + "\x00\u202e"}) + "\n")
+    assert "\\u0000" in data.read_text()  # the NUL is escaped, as a JSON writer writes it
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"),
+                                      "speeches": {"sources": [{"name": "amod", "path": str(data)}]}}))
+    assert main(["speeches", str(recipe)]) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
+    assert report["per_source"]["amod"] | {"read": None, "skipped_files": None, "topic_method": None} == {
+        "input": 5, "answer_marker": 0, "empty": 3, "too_short": 0, "too_long": 0, "too_few_letters": 1,
+        "exact_dup": 0, "near_dup": 0, "kept": 1, "read": None, "skipped_files": None, "topic_method": None}
+    from datasets import load_from_disk
+
+    assert load_from_disk(str(tmp_path / "work" / "speeches"))["text"] == [SPEECH]  # what a reader sees
+
+
+def test_one_pretty_printed_record_and_a_list_over_many_lines_are_read(tmp_path, capsys):
+    """A JSON source file holding one object over several lines was reported as 'line 1 column 2: invalid JSON'."""
+    one = tmp_path / "one" / "combined_dataset.json"
+    one.parent.mkdir()
+    one.write_text(json.dumps({"Context": SPEECH, "Response": "..."}, indent=2))
+    many = tmp_path / "many" / "Alexander_Street_shareGPT_2.0.json"
+    many.parent.mkdir()
+    other = SPEECH.replace("family", "friends at school and at work")
+    many.write_text(json.dumps([{"input": other, "output": "..."}, {"input": SPEECH + " Again.", "output": ""}], indent=4))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"), "speeches": {
+        "near_dedup": False, "sources": [{"name": "amod", "path": str(one)}, {"name": "psych8k", "path": str(many)}]}}))
+    assert main(["speeches", str(recipe)]) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
+    assert (report["per_source"]["amod"]["kept"], report["per_source"]["psych8k"]["kept"]) == (1, 2)
+

@@ -12,6 +12,7 @@ from hub_tools.speeches.clean import (
     STEPS,
     clean_speeches,
     dedup_key,
+    enough_letters,
     minhash_signatures,
     normalize_text,
     shingle_hashes,
@@ -36,6 +37,36 @@ def test_normalize_whitespace_and_paragraphs():
     assert normalize_text(raw) == "I feel lost. Really lost.\nSecond paragraph.\nline two"
     assert normalize_text(" \n\t \u2028 ") == ""
     assert normalize_text("cafe\u0301") == "caf\u00e9"  # NFC: combining accent composed
+
+
+@pytest.mark.parametrize("invisible", [
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",  # zero-width, joiners, BOM, soft hyphen
+    "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069", "\u061c",  # bidi marks, embeddings, isolates
+    "\x00", "\x07", "\x1b", "\x7f", "\x9b",  # control characters that are not whitespace
+    "\ud83d", "\U000e0041", "\u3164", "\ufe0f", "\u034f", "\u2800",  # lone surrogate, tag, fillers, selectors
+])
+def test_invisible_characters_are_removed_and_not_counted(invisible):
+    assert normalize_text(f"{invisible}I{invisible * 3} feel{invisible}\n{invisible}\nlost{invisible}") == "I feel\nlost"
+    assert normalize_text(invisible * 150) == ""
+    padded = "y" * 99 + invisible * 10  # 99 characters a reader sees
+    kept, report = clean_speeches([rec(padded), rec(invisible * 150)], near_dedup=False)
+    assert not kept and (report["too_short"], report["empty"]) == (1, 1)
+    normalize_text(invisible + "x").encode("utf-8")  # a lone surrogate would fail here (and in save_to_disk)
+
+
+def test_speeches_with_too_few_letters_are_dropped_with_their_reason():
+    texts = {". " * 75: False, "!?" * 60: False, "1234 5678 " * 12: False, "\U0001f622 " * 60: False,
+             "I feel " + "!" * 150: False, "I can't sleep (3-4 h) & I'm 25: " * 4: True,
+             "Je me sens seul depuis des mois, et personne ne comprend pourquoi je pleure autant." * 2: True,
+             "Μου λείπει η μητέρα μου κάθε μέρα και δεν ξέρω πώς να το πω σε κανέναν γύρω μου.": True,
+             "मैं कई महीनों से उदास हूँ और मुझे समझ नहीं आता कि किससे बात करूँ, मेरे परिवार में कोई नहीं सुनता।": True}
+    kept, report = clean_speeches([rec(t) for t in texts], min_chars=50, near_dedup=False)
+    assert [r.text for r in kept] == [normalize_text(t) for t, keep in texts.items() if keep]
+    assert report["too_few_letters"] == 5 and report["per_source"]["a"]["too_few_letters"] == 5
+    kept, report = clean_speeches([rec(t) for t in texts], min_chars=50, min_letter_fraction=0, near_dedup=False)
+    assert len(kept) == len(texts) and report["too_few_letters"] == 0  # 0 keeps them all
+    assert enough_letters("ab !!", 0.5) and not enough_letters("ab !!!", 0.5) and not enough_letters("", 0.1)
+    assert enough_letters("é!", 0.5) and not enough_letters("é!!", 0.5) and enough_letters("ab!\u2019", 0.5)
 
 
 def test_length_bounds_are_inclusive():
@@ -117,8 +148,8 @@ def test_shingles_are_order_sensitive_and_punctuation_blind():
 def test_report_has_every_step_per_source():
     kept, report = clean_speeches([rec("x" * 150, "s1"), rec("short", "s2")])
     assert report["input"] == 2 and report["kept"] == 1
-    assert set(report["per_source"]["s2"]) == {"input", "answer_marker", "empty", "too_short", "too_long", "exact_dup",
-                                               "near_dup", "kept"}
+    assert set(report["per_source"]["s2"]) == {"input", "answer_marker", "empty", "too_short", "too_long",
+                                               "too_few_letters", "exact_dup", "near_dup", "kept"}
     assert report["per_source"]["s2"]["too_short"] == 1
 
 
@@ -149,7 +180,8 @@ def test_tiny_inputs(n):
 ])
 @pytest.mark.parametrize("shingle_size", [1, 5, 64])
 def test_odd_corpora_deduplicate(texts, shingle_size):
-    kept, report = clean_speeches([rec(t) for t in texts], min_chars=1, shingle_size=shingle_size)
+    kept, report = clean_speeches([rec(t) for t in texts], min_chars=1, min_letter_fraction=0,
+                                  shingle_size=shingle_size)  # punctuation only reaches de-duplication
     assert [r.text for r in kept] == [t for t in texts if t]
     assert report["near_dup"] == 0 and report["empty"] == texts.count("")
 
