@@ -85,6 +85,16 @@ def test_the_python_versions_claimed_are_the_versions_tested():
     assert f"{sys.version_info.major}.{sys.version_info.minor}" in matrix
 
 
+def test_the_readme_test_command_runs_the_demo_end_to_end():
+    """The demo's end-to-end test is marked `demo` (registered), and nothing deselects it by default: neither the
+    README's command nor pytest's addopts filters markers."""
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("demo:") for m in pytest_ini["markers"])
+    assert "-m" not in pytest_ini["addopts"].split() and "-m" not in readme_test_command().split("pytest", 1)[1].split()
+    demo_test = (ROOT / "tests" / "test_demo_end_to_end.py").read_text(encoding="utf-8")
+    assert "pytest.mark.demo" in demo_test and 'console_script(), "demo"' in demo_test
+
+
 def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_privilege():
     wf = _load("release.yml")
     assert wf["on"]["release"] == {"types": ["published"]} and wf["on"]["push"] == {"tags": ["v*"]}
