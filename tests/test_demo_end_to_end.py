@@ -61,18 +61,22 @@ def test_the_dataset_loads_with_datasets_in_both_configs(demo):
     folder = demo["hub"] / "datasets" / DATASET_ID
     train, test = map(int, re.search(r"(\d+) train / (\d+) test pairs", demo["stdout"]).groups())
     assert train > 0 and test > 0
-    default = load_dataset(str(folder))
+    # The demo user's own datasets cache: datasets caches a local folder by its name and config, not its
+    # content, so a cache that already read another "PsyCoPref" folder (this test session's) would hand that
+    # one back (the README says so: after a rebuild, pass download_mode="force_redownload").
+    cache = str(demo["home"] / "datasets")
+    default = load_dataset(str(folder), cache_dir=cache)
     assert {s: len(d) for s, d in default.items()} == {"train": train, "test": test}
     assert default["train"].column_names == RELEASE_COLUMNS
     assert all(r["chosen"] != r["rejected"] and r["question"] for r in default["train"])
-    pairs = load_dataset(str(folder), "pairs")
+    pairs = load_dataset(str(folder), "pairs", cache_dir=cache)
     assert {s: len(d) for s, d in pairs.items()} == {"train": train, "test": test}
     row = pairs["train"][0]
     assert [m["role"] for m in row["prompt"]] == ["user"] and [m["role"] for m in row["chosen"]] == ["assistant"]
     assert row["margin_overall"] >= 1  # train pairs differ by at least one rating point (the paper's rule)
     assert sorted(pairs["train"]["ID"]) == sorted(default["train"]["ID"])  # the same pairs in both configs
     for config in ("ratings", "speeches"):
-        assert all(len(split) for split in load_dataset(str(folder), config).values())
+        assert all(len(split) for split in load_dataset(str(folder), config, cache_dir=cache).values())
 
 
 def test_every_card_loads_with_huggingface_hub(demo):
