@@ -157,6 +157,20 @@ def test_rerun_is_served_entirely_from_the_cache(tmp_path):
     assert second.to_list() == first.to_list()
 
 
+def test_changed_decoding_params_are_asked_again_and_the_rest_comes_from_the_cache(tmp_path):
+    """The cache key holds the params: a recipe that changes one member's temperature gets fresh answers from
+    that member (never its answers at the old temperature); every other member's come from the cache."""
+    write_speeches(tmp_path, speech_rows(5))
+    pool = [m | {"params": {"temperature": 0.2, "max_tokens": 64}} for m in POOL]
+    generate(make_recipe(tmp_path, pool=pool))
+    SCRIPT.reset()
+    pool[0] = pool[0] | {"params": {"temperature": 0.9, "max_tokens": 64}}
+    ds = generate(make_recipe(tmp_path, pool=pool))
+    alpha = [r for r in ds if r["member"] == "alpha"]
+    assert alpha and len(SCRIPT.calls) == len(alpha)
+    assert all(c["params"]["temperature"] == 0.9 and c["model"] == "model-a" for c in SCRIPT.calls)
+
+
 def test_backend_failure_stops_with_progress_and_rerun_calls_only_missing(tmp_path):
     write_speeches(tmp_path, speech_rows(5))
     recipe = make_recipe(tmp_path, concurrency=1)  # one at a time: exactly 3 calls succeed
@@ -270,3 +284,16 @@ def test_managed_endpoint_identity_uses_gguf_not_port():
     assert endpoint_identity(ep, ServerConfig(gguf="/models/a.gguf", port=9456)) == a
     assert endpoint_identity(ep, ServerConfig(gguf="/models/b.gguf", port=8123)) != a
 
+
+def test_a_local_model_rebuilt_in_place_is_another_model_to_the_cache(tmp_path):
+    """An in-process policy is named by its folder, and a DPO-Iter round trained again writes new weights to the
+    same folder: its cache identity follows the weights, so the old round's answers are never served for it."""
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"round 1 weights")
+    ep = Endpoint(backend="transformers", model=str(folder))
+    first = endpoint_identity(ep, ServerConfig())
+    assert endpoint_identity(ep, ServerConfig()) == first  # untouched: the same model, answers stay cached
+    (folder / "model.safetensors").write_bytes(b"round 2 weights, retrained")
+    assert endpoint_identity(ep, ServerConfig()) != first

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,6 @@ def test_dev_and_pre_release_versions_are_refused(version, tmp_path, monkeypatch
 
 
 def test_version_has_one_source():
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "hub_tools.__version__"}

@@ -7,10 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from hub_tools.config import load_any
 
@@ -53,14 +56,43 @@ def test_tests_run_the_readme_command_on_every_supported_python_and_lint():
     runs = _runs(wf)
     assert command in runs.splitlines()  # exactly, on a line of its own
     test = wf["jobs"]["test"]
-    assert test["strategy"]["matrix"]["python"] == ["3.10", "3.11", "3.12"]
-    requires = re.search(r'requires-python = ">=(3\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert test["strategy"]["matrix"]["python"][0] == requires
+    assert test["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
     assert "gpu" not in str(test["runs-on"]).lower()
     assert any("actions/cache@" in s.get("uses", "") for s in test["steps"])  # pip's cache, in the container
     lint = wf["jobs"]["lint"]
     assert "ruff check ." in _runs({"jobs": {"lint": lint}})
     assert any(s.get("with", {}).get("cache") == "pip" for s in lint["steps"])
+
+
+def test_the_python_versions_claimed_are_the_versions_tested():
+    """requires-python's floor is the lowest Python the test matrix runs (the suite itself needs 3.11: tomllib;
+    transformers 5 and TRL 1 do too), ruff targets that floor, every Python a workflow or the Space runs is
+    allowed, the README names the matrix, and this suite runs on one of the matrix's versions."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requires = SpecifierSet(project["project"]["requires-python"])
+    floor = re.fullmatch(r">=(3\.\d+)", str(requires)).group(1)
+    matrix = _load("tests.yml")["jobs"]["test"]["strategy"]["matrix"]["python"]
+    assert matrix[0] == floor and matrix == sorted(matrix, key=Version) and all(v in requires for v in matrix)
+    assert project["tool"]["ruff"]["target-version"] == "py" + floor.replace(".", "")
+    setup = [s["with"]["python-version"] for name in ("tests.yml", "release.yml", "deploy-space.yml")
+             for s in _steps(_load(name)) if "setup-python" in s.get("uses", "")]
+    assert setup and all(v in requires for v in setup)
+    from hub_tools.space.cli import front_matter
+
+    assert front_matter(ROOT / "spaces")["python_version"] in requires  # the Hub's default (3.10) is not
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"on Python {', '.join(matrix[:-1])} and {matrix[-1]}," in readme
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in matrix
+
+
+def test_the_readme_test_command_runs_the_demo_end_to_end():
+    """The demo's end-to-end test is marked `demo` (registered), and nothing deselects it by default: neither the
+    README's command nor pytest's addopts filters markers."""
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("demo:") for m in pytest_ini["markers"])
+    assert "-m" not in pytest_ini["addopts"].split() and "-m" not in readme_test_command().split("pytest", 1)[1].split()
+    demo_test = (ROOT / "tests" / "test_demo_end_to_end.py").read_text(encoding="utf-8")
+    assert "pytest.mark.demo" in demo_test and 'console_script(), "demo"' in demo_test
 
 
 def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_privilege():

@@ -421,7 +421,7 @@ def test_push_to_the_hub_loads_like_the_release_and_repush_is_a_noop(built, tmp_
             assert TOKEN.encode() not in path.read_bytes(), "the token was uploaded"
 
         # a user, anonymously, as on the Hub
-        proc = run_client(LOAD_SCRIPT, hub.env(tmp_path / "home-user", token=""), REPO_ID)
+        proc = run_client(LOAD_SCRIPT, hub.env(tmp_path / "home-user", token="", disable_xet=False), REPO_ID)
         remote = json.loads(proc.stdout.strip().splitlines()[-1])
     report = built["report"]
     assert {s: remote["default"][s]["rows"] for s in SPLITS} == report["pairs"]

@@ -7,6 +7,11 @@ a {path: blob} snapshot whose id is the sha1 of its parent, message, time and tr
 file's bytes land in `<root>/blobs/<sha256>` (see `FakeHub.uploaded_files`), so tests can inspect
 exactly what left the client. Writes need `Authorization: Bearer <token>`; a wrong token is a 401.
 
+Uploads go through the LFS batch API (basic transfer: PUT, then verify) and regular files inline in the
+commit. The server has no Xet storage (no CAS server for hf_xet's chunk, xorb and shard uploads), and
+huggingface_hub 2.x uploads through Xet whenever hf_xet is installed, without asking the server, so clients set
+HF_HUB_DISABLE_XET=1; the Xet token routes answer 501 saying so (tests/hub/test_upload_path.py pins both paths).
+
 Clients read HF_ENDPOINT and HF_HUB_DISABLE_XET when huggingface_hub is imported, so they run in a
 subprocess (`run_client`) with `hub.env(hf_home)`:
 
@@ -306,6 +311,12 @@ def create_app(hub: FakeHub) -> FastAPI:
             raise HubError(404, f"{ref_kind} {ref} not found", "RevisionNotFound")
         return {}
 
+    @app.get(api + "/xet-write-token/{rev:path}")
+    @app.get(api + "/xet-read-token/{rev:path}")
+    def xet_token(request: Request, kind: str, ns: str, name: str, rev: str):
+        get_repo(request, kind, ns, name)
+        raise HubError(501, "this test Hub has no Xet storage: set HF_HUB_DISABLE_XET=1 to upload through LFS")
+
     @app.post(api + "/preupload/{rev}")
     async def preupload(request: Request, kind: str, ns: str, name: str, rev: str):
         commit = hub.resolve(get_repo(request, kind, ns, name, write=True), rev)
@@ -415,9 +426,11 @@ class HubServer:
     def __str__(self) -> str:
         return self.url
 
-    def env(self, hf_home: Path | str, token: str | None = None) -> dict[str, str]:
-        """Client environment; token None: the server's valid token, "": anonymous."""
-        return client_env(self.url, self.hub.token if token is None else token, hf_home)
+    def env(self, hf_home: Path | str, token: str | None = None, disable_xet: bool = True) -> dict[str, str]:
+        """Client environment; token None: the server's valid token, "": anonymous. `disable_xet` False keeps a
+        user's default (hf_xet uploads whenever installed): right for a client that only downloads (the server
+        never offers Xet for a download), refused for an upload (the server has no Xet storage)."""
+        return client_env(self.url, self.hub.token if token is None else token, hf_home, disable_xet)
 
 
 @contextlib.contextmanager
@@ -442,12 +455,14 @@ def serve_hub(root: Path | str, token: str = TOKEN):
         sock.close()
 
 
-def client_env(url: str, token: str | None, hf_home: Path | str) -> dict[str, str]:
+def client_env(url: str, token: str | None, hf_home: Path | str, disable_xet: bool = True) -> dict[str, str]:
     """Environment for a client process that talks to the test Hub (and to no other), with `token`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
-    env.update({"HF_ENDPOINT": url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0",
+    env.update({"HF_ENDPOINT": url, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0",
                 "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
                 "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "NO_PROXY": "127.0.0.1,localhost"})
+    if disable_xet:  # the server has no Xet storage: uploads take the LFS path (see the module docstring)
+        env["HF_HUB_DISABLE_XET"] = "1"
     if token:  # None or "": an anonymous client
         env["HF_TOKEN"] = token
     return env

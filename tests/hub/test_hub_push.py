@@ -130,7 +130,7 @@ def push(hub, tmp_path, *calls: dict, token: str | None = None) -> list[dict]:
 
 
 def load(hub, tmp_path, *requests: tuple) -> list[dict]:
-    proc = run_client(LOAD_SCRIPT, hub.env(tmp_path / "hf-home-user"), json.dumps(requests))
+    proc = run_client(LOAD_SCRIPT, hub.env(tmp_path / "hf-home-user", disable_xet=False), json.dumps(requests))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -143,11 +143,17 @@ FAULTS = {  # name: (behaviour, what the error says, whether it is retried)
     "500": (Status(500), "HTTP 500", True),
     "503": (Status(503), "HTTP 503", True),
     "429": (Status(429), "HTTP 429", True),
+    "408": (Status(408), "HTTP 408", True),  # Request Timeout: the server gave up waiting; asking again is safe
     "malformed-json": (Malformed(), "the answer is not a JSON chat completion", False),
     "html-page": (Malformed(b"<html><body>It works!</body></html>", "text/html"), "not a JSON chat completion", False),
     "json-without-choices": (Malformed(b'{"error": "model overloaded"}'), "has no choices[0].message text", False),
+    "400": (Status(400), "HTTP 400", False),  # a client error answers the same every time: not retried
     "401": (Status(401), "HTTP 401", False),
+    "403": (Status(403), "HTTP 403", False),
     "404": (Status(404), "HTTP 404", False),
+    "409": (Status(409), "HTTP 409", False),
+    "413": (Status(413), "HTTP 413", False),
+    "422": (Status(422), "HTTP 422", False),
 }
 
 

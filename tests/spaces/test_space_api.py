@@ -132,6 +132,20 @@ def test_a_failing_policy_shows_in_its_column_only(tmp_path):
     assert srv.url not in brief_stats  # the endpoint is for the log, not for visitors
 
 
+def test_no_policy_is_asked_for_more_than_the_spaces_max_tokens(backend, tmp_path):
+    """limits.max_tokens bounds every answer: a policy asking for more is lowered to it, one naming none gets
+    it, one asking for less keeps its own."""
+    cfg = space_config(backend.url, tmp_path, limits={"max_tokens": 32})
+    asks = [{"max_tokens": 64}, {"temperature": 0.5}, {"max_tokens": 8}]  # warm, brief, plain
+    cfg = cfg.model_copy(update={"policies": [p.model_copy(update={"params": a}) for p, a in zip(cfg.policies, asks)]})
+    speech = f"{SPEECH} (max tokens)"
+    with Policies(cfg) as policies:
+        *_, columns = policies.stream(policies.names, speech)
+    assert all(c.done and c.text for c in columns)
+    sent = {r.body["messages"][0]["content"]: r.body["max_tokens"] for r in backend.calls(speech)}
+    assert sent == {"style: warm": 32, "style: brief": 32, "style: plain": 8}
+
+
 def test_a_local_transformers_policy_with_a_reward_model(tmp_path):
     """Offline, from local folders: a policy in-process (transformers) and a reward model scoring answers."""
     from transformers import AutoModelForSequenceClassification

@@ -5,11 +5,11 @@ app file, requirements) consistent with the gradio the package pins."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import gradio
 import pytest
-import tomllib
 from packaging.specifiers import SpecifierSet
 
 from hub_tools.config import RecipeError
