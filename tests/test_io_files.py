@@ -48,6 +48,7 @@ def test_a_write_that_cannot_be_encoded_keeps_the_old_file(tmp_path, write):
     with pytest.raises(UnicodeEncodeError):
         write(target)
     assert target.read_text(encoding="utf-8") == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl"]  # no stray temporary file either
 
 
 def test_a_successful_write_replaces_the_file_whole(tmp_path):

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from datasets import Dataset, Features, Value
@@ -163,7 +163,7 @@ def _assemble(cfg: JudgeConfig, seed: int, groups: dict[str, list[dict]], result
     rows = []
     for sid, responses in groups.items():
         at = max(stamps[sid], default=0.0)
-        rated_at = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds") if at else ""
+        rated_at = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds") if at else ""
         for idx, resp in enumerate(responses):
             got = scores[sid][idx]
             complete = all(p in got for p in PRINCIPLE_NAMES)

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def vote_record(speech: str, answer_a: str, answer_b: str, model_a: str, model_b
             ((answer_a, model_a), (answer_b, model_b)) if vote == "A" else ((answer_b, model_b), (answer_a, model_a)))
     return {
         "vote_id": uuid.uuid4().hex,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "question": speech,
         "response_a": answer_a, "model_a": model_a,
         "response_b": answer_b, "model_b": model_b,

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -157,7 +157,7 @@ class FakeHub:
         return repo.commits[oid]
 
     def new_commit(self, repo: Repo, branch: str, files: dict[str, Blob], title: str, message: str = "") -> Commit:
-        parent, date = repo.branches.get(branch), datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        parent, date = repo.branches.get(branch), datetime.now(UTC).isoformat(timespec="milliseconds")
         date = date.replace("+00:00", "Z")
         tree = sorted((path, blob.sha256) for path, blob in files.items())
         seed = json.dumps([parent, title, message, date, time.time_ns(), tree]).encode()  # unique, content-bound

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -285,9 +285,9 @@ def test_invalid_then_valid_is_kept_and_not_quarantined(tmp_path):
 def test_provenance_columns(tmp_path, mode, compact, template):
     write_inputs(tmp_path, n_speeches=2)
     SCRIPT.answer = reading_judge
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     judge(make_recipe(tmp_path, mode, rationale_max_chars=120, compact=compact))
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
 
     contract = {"speech_id": "string", "response_id": "string", "member": "string", "model": "string",
                 "response": "string", **{f"{p}_rating": "int64" for p in PRINCIPLE_NAMES},
