@@ -8,10 +8,10 @@ import json
 import pytest
 from test_judge import write_inputs
 
+from hub_tools.dataset.pipeline import validate_recipe
 from hub_tools.errors import StageError
 from hub_tools.judge.stage import run_judge
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.pipeline import validate_recipe
 from hub_tools.serving.runtime import Runtime
 
 from batch_server import serve_batches
