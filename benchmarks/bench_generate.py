@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hub_tools.config import ServerConfig
-from hub_tools.generate import GenerateConfig, PoolMember, run_generate
+from hub_tools.generate.stage import GenerateConfig, PoolMember, run_generate
 from hub_tools.paper.prompts import responding_messages
 from hub_tools.serving.llama_server import LlamaServer
 from hub_tools.serving.runtime import Runtime

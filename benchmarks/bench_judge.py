@@ -32,7 +32,7 @@ import json, sys, time
 import hub_tools
 print("hub_tools from", hub_tools.__file__, file=sys.stderr)
 from hub_tools.judge.stage import run_judge
-from hub_tools.pipeline import validate_recipe
+from hub_tools.dataset.pipeline import validate_recipe
 from hub_tools.serving.runtime import Runtime
 work, judge, server = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 recipe = validate_recipe({"work_dir": work, "seed": 42, "server": server, "judge": judge})
@@ -49,16 +49,16 @@ print(json.dumps({"seconds": seconds, "speeches": len(set(ds["speech_id"])), "co
 
 def prepare_inputs(work: Path, n: int) -> None:
     """Speeches and the demo pool's answers to `n` of them (generated once, then reused)."""
+    from hub_tools.dataset.pipeline import load_recipe, run_stages
     from hub_tools.demo import demo_recipe_path
-    from hub_tools.pipeline import load_recipe, run_stages
 
     recipe = load_recipe(demo_recipe_path(), {"work_dir": str(work), "generate": {"max_speeches": n}})
     run_stages(recipe, ["speeches", "generate"])
 
 
 def judge_section(rationale_chars: int, compact: bool | None) -> dict:
+    from hub_tools.dataset.pipeline import load_recipe
     from hub_tools.demo import demo_recipe_path
-    from hub_tools.pipeline import load_recipe
 
     section = load_recipe(demo_recipe_path()).judge.model_dump(mode="json", exclude_unset=True)  # what both trees know
     section |= {"mode": "all_principles", "rationale_max_chars": rationale_chars, "budget_usd": None}

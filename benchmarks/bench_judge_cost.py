@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_judge import REPO, judge_section, prepare_inputs, run
 
-from hub_tools.pipeline import load_recipe
+from hub_tools.dataset.pipeline import load_recipe
 
 PAPER_SPEECHES = 26_483  # client speeches in the paper's build
 MODES = (("per_principle (paper)", "per_principle", False), ("all_principles, keyed", "all_principles", False),

@@ -76,7 +76,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.data:
         from hub_tools.reward.config import DataSection
-        from hub_tools.training.pairs import load_pairs
+        from hub_tools.training.preference_data import load_pairs
 
         test = load_pairs(DataSection(path=args.data, dev_fraction=0, max_test_pairs=args.pairs))["test"]
         prompts, chosen, rejected = test["prompt"], test["chosen"], test["rejected"]

@@ -32,12 +32,12 @@ import threading
 import time
 from pathlib import Path
 
+from hub_tools.arena.app import create_space, example_speeches
+from hub_tools.arena.compare import Policies
+from hub_tools.arena.config import load_space_config
+from hub_tools.arena.load import drive, percentile
 from hub_tools.serving.llama_server import free_port
 from hub_tools.serving.policy_client import PolicyClient
-from hub_tools.space.app import create_space, example_speeches
-from hub_tools.space.compare import Policies
-from hub_tools.space.config import load_space_config
-from hub_tools.space.load import drive, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAM = PolicyClient.stream  # the real ones; each run wraps them afresh

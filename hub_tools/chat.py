@@ -31,7 +31,7 @@ def find_policy(path: str | Path, name: str) -> tuple[Endpoint, str | None, Serv
         members = getattr(recipe, "policies", None) or getattr(getattr(recipe, "generate", None), "pool", None) or []
         server = getattr(recipe, "server", None) or ServerConfig()
     else:
-        from .space.config import load_space_config
+        from .arena.config import load_space_config
 
         cfg = load_space_config(path)
         members, server = [p.resolved() for p in cfg.policies], cfg.server
@@ -44,7 +44,7 @@ def find_policy(path: str | Path, name: str) -> tuple[Endpoint, str | None, Serv
 
 def _speech(args) -> str:
     if args.example is not None:
-        from .space.app import example_speeches
+        from .arena.app import example_speeches
 
         speeches = example_speeches(64)
         if not 1 <= args.example <= len(speeches):

@@ -43,9 +43,9 @@ import traceback
 
 from .errors import Interrupted, PsycoprefError
 
-AREAS = ("hub_tools.pipeline", "hub_tools.demo", "hub_tools.evaluate.annotate", "hub_tools.reward.cli",
-         "hub_tools.policy.cli", "hub_tools.evaluate.policy", "hub_tools.costs", "hub_tools.chat",
-         "hub_tools.space.cli", "hub_tools.release")  # each has add_cli(subparsers)
+AREAS = ("hub_tools.dataset.pipeline", "hub_tools.demo", "hub_tools.annotate.pair_sheets", "hub_tools.reward.cli",
+         "hub_tools.policy.cli", "hub_tools.policy.winrate.evaluate", "hub_tools.estimate.costs", "hub_tools.chat",
+         "hub_tools.arena.cli", "hub_tools.release.plan")  # each has add_cli(subparsers)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -340,12 +340,12 @@ def _recipe_kinds():
 
     kinds = Registry("recipe kind", RecipeError)
     # recipes/<artifact>/<method>/config_<variant>.yaml: the method folder says which schema reads it.
-    kinds.register_lazy("hub_tools.pipeline:Recipe", "dataset")
+    kinds.register_lazy("hub_tools.dataset.pipeline:Recipe", "dataset")
     kinds.register_lazy("hub_tools.reward.config:RewardRecipe", "reward")
-    kinds.register_lazy("hub_tools.evaluate.config:EvalRecipe", "eval")
+    kinds.register_lazy("hub_tools.policy.winrate.config:EvalRecipe", "eval")
     kinds.register_lazy("hub_tools.policy.config:DPORecipe", "dpo")
     kinds.register_lazy("hub_tools.policy.config:DPOIterRecipe", "dpo-iter")
-    kinds.register_lazy("hub_tools.release:ReleaseRecipe", "release")
+    kinds.register_lazy("hub_tools.release.plan:ReleaseRecipe", "release")
     return kinds
 
 

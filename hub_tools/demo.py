@@ -71,7 +71,7 @@ class Demo:
 
 
 def _dataset(demo: Demo) -> None:
-    from .pipeline import load_recipe, run_stages
+    from .dataset.pipeline import load_recipe, run_stages
 
     ov = demo.overrides
     recipe = load_recipe(demo_recipe_path(), {**ov, "work_dir": str(demo.work / "dataset"),
@@ -111,8 +111,8 @@ def _dpo_iter(demo: Demo) -> None:
 
 
 def _eval(demo: Demo) -> None:
-    from .evaluate.policy import evaluate_policies
     from .policy.artifact import attach_winrate, push_policy
+    from .policy.winrate.evaluate import evaluate_policies
 
     base = load_any(recipe_path(MODEL_RECIPES["eval"])).policies[0].model_dump()
     trained = {"dpo": demo.recipe("dpo"), "dpo-iter": demo.recipe("dpo-iter")}
@@ -202,8 +202,8 @@ def _demo_cmd(args, extra: list[str]) -> int:
     if args.space:
         if demo.space_config is None:
             raise MissingInput(f"no policy in {demo.hub / 'models'} to show in the Space: run the dpo step first")
-        from .space.app import create_space
-        from .space.cli import space_folder
+        from .arena.app import create_space
+        from .arena.cli import space_folder
 
         space = create_space(space_folder(), demo.space_config)
         try:

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from datasets import Dataset, DatasetDict
 
+from hub_tools.annotate.pair_sheets import QUESTIONS
 from hub_tools.cli import main
-from hub_tools.evaluate.annotate import QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "smollm2-135m-instruct"

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from hub_tools.config import RecipeError, load_any, parse_overrides, recipe_kind, save_resolved
-from hub_tools.pipeline import Recipe, load_recipe, validate_recipe
+from hub_tools.dataset.pipeline import Recipe, load_recipe, validate_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").rglob("config_*.yaml"))
 ACCELERATE = sorted((Path(__file__).parent.parent / "recipes" / "accelerate").glob("*.yaml"))

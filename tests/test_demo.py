@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from transformers import AutoModelForSequenceClassification
 
+from hub_tools.arena.compare import Policies
+from hub_tools.arena.config import load_space_config
 from hub_tools.demo import Demo, write_space_config
-from hub_tools.space.compare import Policies
-from hub_tools.space.config import load_space_config
 
 from tiny_models import save_tiny_llama
 

@@ -56,7 +56,7 @@ def demo(tmp_path_factory) -> dict:
 def test_the_dataset_loads_with_datasets_in_both_configs(demo):
     from datasets import load_dataset
 
-    from hub_tools.paper.release import RELEASE_COLUMNS
+    from hub_tools.paper.public_release import RELEASE_COLUMNS
 
     folder = demo["hub"] / "datasets" / DATASET_ID
     train, test = map(int, re.search(r"(\d+) train / (\d+) test pairs", demo["stdout"]).groups())
@@ -146,7 +146,7 @@ def _adapter_matches(demo: dict, step: str, auto, merged, inputs) -> None:
 
 
 def test_the_space_config_it_writes_validates_and_names_the_published_models(demo):
-    from hub_tools.space.config import load_space_config
+    from hub_tools.arena.config import load_space_config
 
     cfg = load_space_config(demo["work"] / "space.yaml")  # as `psycopref space run --config` reads it
     assert [p.name for p in cfg.policies] == ["SmolLM2-135M-Instruct", "DPO", "DPO-Iter"]

@@ -77,7 +77,7 @@ def test_the_python_versions_claimed_are_the_versions_tested():
     setup = [s["with"]["python-version"] for name in ("tests.yml", "release.yml", "deploy-space.yml")
              for s in _steps(_load(name)) if "setup-python" in s.get("uses", "")]
     assert setup and all(v in requires for v in setup)
-    from hub_tools.space.cli import front_matter
+    from hub_tools.arena.cli import front_matter
 
     assert front_matter(ROOT / "spaces")["python_version"] in requires  # the Hub's default (3.10) is not
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())

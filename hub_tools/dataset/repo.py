@@ -26,7 +26,7 @@ from ..hub.cards import flatten, fmt, render_card, size_category
 from ..io import atomic_dir
 from ..paper import taxonomy
 from ..paper.principles import PRINCIPLE_NAMES, principles
-from ..paper.release import RELEASE_COLUMNS, SPLITS
+from ..paper.public_release import RELEASE_COLUMNS, SPLITS
 from ..speeches.licenses import RESTRICTIVENESS, dataset_licensing
 
 CONFIG_DIRS = {"default": "data", "pairs": "pairs", "ratings": "ratings", "speeches": "speeches"}

@@ -22,7 +22,7 @@ from datasets import Dataset, DatasetDict, Features, List, Value
 
 from ..errors import PsycoprefError
 from ..paper.principles import PRINCIPLE_NAMES
-from ..paper.release import RATING_COLUMNS, RELEASE_COLUMNS, RELEASE_FEATURES, SPLITS
+from ..paper.public_release import RATING_COLUMNS, RELEASE_COLUMNS, RELEASE_FEATURES, SPLITS
 from .config import PairsConfig
 
 GAP_TOLERANCE = 1e-9  # overall is a mean of 7 ints: 7/7 - 0 must count as a gap of exactly 1

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 
 from ..io import load_stage, save_atomic, write_json
 from ..paper.principles import PRINCIPLE_NAMES
-from ..paper.release import SPLITS
+from ..paper.public_release import SPLITS
 from .build import build_pairs, split_speeches
 from .config import PairsConfig
 from .privacy import scrub_dataset

@@ -45,7 +45,7 @@ def build_policy_folder(recipe: DPORecipe, checkpoint: Path, repo_id: str, round
 def attach_winrate(recipe: DPORecipe, results: dict, policy: str, folder: Path | None = None) -> Path:
     """Put one policy's win rates (`evaluate_policies` results, policy name `policy`) and its per-topic
     chart into its model folder, and rewrite the card with them."""
-    from ..evaluate.report import topic_figure
+    from .winrate.report import topic_figure
 
     folder = Path(folder or recipe.model_dir)
     need(folder.parent, folder.name, "train-dpo")

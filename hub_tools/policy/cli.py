@@ -5,7 +5,7 @@
     psycopref push-policy RECIPE [--hub-dir DIR | --hub]   publish the policy folder
 
 Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli train-dpo RECIPE`.
-Win rates: `psycopref eval-policy` (hub_tools.evaluate).
+Win rates: `psycopref eval-policy` (hub_tools.policy.winrate).
 """
 
 from __future__ import annotations

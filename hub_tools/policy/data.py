@@ -7,7 +7,7 @@ from __future__ import annotations
 from datasets import DatasetDict
 
 from ..paper.prompts import responding_messages
-from ..training.pairs import load_pairs
+from ..training.preference_data import load_pairs
 from .config import PolicyDataSection
 
 TRAIN_COLUMNS = ["prompt", "chosen", "rejected"]  # what DPOTrainer tokenises

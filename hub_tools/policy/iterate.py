@@ -25,12 +25,12 @@ from accelerate import PartialState
 from datasets import Dataset
 
 from ..config import RecipeError, save_resolved
-from ..generate import GenerateConfig, PoolMember, run_generate
+from ..generate.stage import GenerateConfig, PoolMember, run_generate
 from ..io import load_stage, run_log, save_atomic, write_json
 from ..pairs.build import best_and_worst
 from ..serving.models import resolve_model
 from ..serving.runtime import Runtime
-from ..training.pairs import dev_speeches, load_pairs
+from ..training.preference_data import dev_speeches, load_pairs
 from .config import DPOIterRecipe
 from .data import as_policy_prompt
 from .train import train_checkpoint

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..io import need, run_log, write_json
-from ..training.pairs import load_pairs, response_text
+from ..training.preference_data import load_pairs, response_text
 from .card import EVAL_RESULTS, write_card
 from .config import RewardRecipe
 from .metrics import (

@@ -20,7 +20,7 @@ from ..config import RecipeError, save_resolved
 from ..io import run_log
 from ..serving.models import resolve_model
 from ..training.modeling import load_tokenizer
-from ..training.pairs import load_pairs
+from ..training.preference_data import load_pairs
 from .artifact import save_model_folder
 from .config import RewardRecipe
 from .modeling import load_reward_model

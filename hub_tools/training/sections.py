@@ -176,7 +176,7 @@ class TrainedModelRecipe(Strict):
     def memory_plan(self, **extra: Any):
         """What `psycopref estimate` needs to size one training process (chosen and rejected of a pair go
         through one forward pass: 2 sequences per pair); `extra` sets further TrainingPlan fields."""
-        from ..estimate import TrainingPlan, sharding
+        from ..estimate.memory import TrainingPlan, sharding
 
         t = self.training
         checkpointing = t.activation_checkpointing if t.activation_checkpointing is not None else t.gradient_checkpointing

@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard
 from hub_tools.dataset.repo import build_repo, data_file
 from hub_tools.hub.cards import size_category
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.paper.release import RELEASE_COLUMNS
+from hub_tools.paper.public_release import RELEASE_COLUMNS
 from hub_tools.paper.taxonomy import fine_to_coarse
 
 POOL = [{"name": f"member-{c}", "model": f"org/model-{c}"} for c in "abcde"]

@@ -21,14 +21,14 @@ from datasets import Dataset, load_dataset, load_from_disk
 
 from hub_tools.config import public_dump
 from hub_tools.dataset import stage as dataset_stage
+from hub_tools.dataset.pipeline import validate_recipe
 from hub_tools.io import save_atomic
 from hub_tools.judge.stage import RATING_FEATURES
 from hub_tools.pairs import stage as pairs_stage
 from hub_tools.pairs.build import PAIRS_FEATURES, PairsError, split_speeches
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.paper.release import RELEASE_COLUMNS
+from hub_tools.paper.public_release import RELEASE_COLUMNS
 from hub_tools.paper.taxonomy import fine_to_coarse
-from hub_tools.pipeline import validate_recipe
 from hub_tools.speeches.stage import FEATURES as SPEECH_FEATURES
 from hub_tools.speeches.stage import speech_id
 
@@ -376,7 +376,7 @@ PUSH_SCRIPT = """
 import json, sys
 from huggingface_hub import HfApi
 from hub_tools.dataset.stage import run_push
-from hub_tools.pipeline import validate_recipe
+from hub_tools.dataset.pipeline import validate_recipe
 recipe = validate_recipe(json.loads(sys.argv[1]))
 out = []
 for _ in range(2):

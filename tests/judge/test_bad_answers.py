@@ -14,13 +14,13 @@ import re
 import pytest
 from test_judge import quarantine, write_inputs
 
-from hub_tools.evaluate.config import PairwiseJudgeConfig
-from hub_tools.evaluate.pairwise import Pair, judge_pairs
-from hub_tools.evaluate.pairwise import parse_verdict as parse_pairwise
+from hub_tools.dataset.pipeline import validate_recipe
 from hub_tools.judge.schema import InvalidAnswer, parse_answer
 from hub_tools.judge.stage import run_judge
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.pipeline import validate_recipe
+from hub_tools.policy.winrate.config import PairwiseJudgeConfig
+from hub_tools.policy.winrate.pairwise import Pair, judge_pairs
+from hub_tools.policy.winrate.pairwise import parse_verdict as parse_pairwise
 from hub_tools.reward.ranker import parse_verdict as parse_ranker
 from hub_tools.serving.answers import MAX_ANSWER_CHARS, MAX_DEPTH, extract_json
 from hub_tools.serving.runtime import Runtime

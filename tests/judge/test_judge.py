@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, load_from_disk
 
+from hub_tools.dataset.pipeline import run_stages, validate_recipe
 from hub_tools.errors import StageError
-from hub_tools.generate import RESPONSE_FEATURES
+from hub_tools.generate.stage import RESPONSE_FEATURES
 from hub_tools.io import save_atomic
 from hub_tools.judge.schema import InvalidAnswer, json_schema, parse_answer
 from hub_tools.judge.stage import BudgetExceeded, run_judge, shuffle_order
 from hub_tools.paper.principles import PRINCIPLE_NAMES
 from hub_tools.paper.prompts import ALL_PRINCIPLES_COMPACT_PROMPT, ALL_PRINCIPLES_PROMPT, RATING_PROMPT, template_hash
-from hub_tools.pipeline import run_stages, validate_recipe
 from hub_tools.serving import Completion
 from hub_tools.serving.runtime import Runtime
 

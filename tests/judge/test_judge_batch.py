@@ -9,10 +9,10 @@ import logging
 import pytest
 from test_judge import write_inputs
 
+from hub_tools.dataset.pipeline import validate_recipe
 from hub_tools.errors import Interrupted, StageError
 from hub_tools.judge.stage import run_judge
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.pipeline import validate_recipe
 from hub_tools.serving.batch import BatchJob, BatchRequest
 from hub_tools.serving.runtime import Runtime
 

@@ -22,8 +22,8 @@ from datasets import Dataset, load_from_disk
 
 from hub_tools.cli import main
 from hub_tools.config import Endpoint
+from hub_tools.dataset.pipeline import run_stages, validate_recipe
 from hub_tools.io import save_atomic
-from hub_tools.pipeline import run_stages, validate_recipe
 from hub_tools.serving import BackendError, make_backend
 from hub_tools.serving.openai_compat import parse_retry_after
 

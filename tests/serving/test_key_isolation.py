@@ -11,13 +11,13 @@ import json
 import pytest
 from datasets import Dataset
 
+from hub_tools.arena.compare import Policies
+from hub_tools.arena.config import SpaceConfig
 from hub_tools.config import Endpoint
+from hub_tools.dataset.pipeline import run_stages, validate_recipe
 from hub_tools.io import save_atomic
-from hub_tools.pipeline import run_stages, validate_recipe
 from hub_tools.serving.policy_client import PolicyClient
 from hub_tools.serving.runtime import Runtime, client_identity, endpoint_identity
-from hub_tools.space.compare import Policies
-from hub_tools.space.config import SpaceConfig
 
 from fakes import reading_judge
 from fault_server import prompt_of, serve_faults

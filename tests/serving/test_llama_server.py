@@ -15,10 +15,10 @@ import urllib.request
 import pytest
 
 from hub_tools.config import Endpoint, ServerConfig
+from hub_tools.dataset.pipeline import run_stages, validate_recipe
 from hub_tools.judge.schema import json_schema, parse_answer
 from hub_tools.paper.principles import PRINCIPLE_NAMES
 from hub_tools.paper.taxonomy import fine_topics
-from hub_tools.pipeline import run_stages, validate_recipe
 from hub_tools.serving import BackendError, make_backend
 from hub_tools.serving.llama_server import LlamaServer, ServerError, resolve_gguf
 from hub_tools.serving.runtime import Runtime

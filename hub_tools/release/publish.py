@@ -1,0 +1,138 @@
+"""Staging and publishing a release's artifacts (`hub_tools.release.plan` plans them): each folder is fetched from
+its candidate branch or built when missing, copied into the staging dir (big files hard-linked, so the build
+folders never change), given its release cards, and pushed with the version tag (`hub.push.push_folder`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .cards import (
+    ReleaseError,
+    check_dataset_folder,
+    dataset_sections,
+    model_sections,
+    refresh_model_card,
+    space_sections,
+)
+
+log = logging.getLogger("psycopref")
+LINK_MIN_BYTES = 1 << 20  # data files from this size are hard-linked into the staging dir; the rest is copied
+LINKED = (".safetensors", ".bin", ".parquet", ".arrow", ".gguf", ".pt")  # never edited by a release (cards, figures are)
+
+
+def stage_space_folder(a, dest: Path) -> Path:
+    """The Space folder staged at `dest` with the entry's config (a file of the folder, or a path)."""
+    from ..arena.cli import stage_space
+
+    config = a.entry.config
+    if config and not Path(config).is_file() and (a.folder / config).is_file():
+        config = a.folder / config  # a file of the Space folder
+    return stage_space(a.folder, Path(config) if config else None, dest)
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    """Hard-link a big data file (weights, parquet) into the staging dir; copy anything else (cards and figures
+    are rewritten there, and a rewrite in place must not reach the build folder through a link)."""
+    if src.endswith(LINKED) and os.path.getsize(src) >= LINK_MIN_BYTES:
+        try:
+            os.link(src, dst)
+            return dst
+        except OSError:  # another file system, or links not allowed
+            pass
+    return shutil.copy2(src, dst)
+
+
+def _fetch(a, staging: Path) -> Path:
+    """Download the artifact's folder from its repo at revision `fetch` (where a GPU machine pushed it)."""
+    from huggingface_hub import snapshot_download
+
+    from ..hub.push import redact, resolve_token
+
+    dest = staging / ".fetch" / a.name
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        snapshot_download(a.repo_id, repo_type=a.repo_type, revision=a.entry.fetch, local_dir=dest)
+    except Exception as err:  # any client or HTTP failure, re-raised without the token
+        raise ReleaseError(redact(f"artifact {a.name}: fetching {a.repo_id}@{a.entry.fetch} failed ({type(err).__name__}: "
+                                  f"{err}); build it with `{a.command}` and push it there with --hub --push.revision "
+                                  f"{a.entry.fetch}", resolve_token())) from None
+    return dest
+
+
+def _build(a) -> None:
+    log.info("release: building %s: %s", a.name, a.command)
+    if a.kind == "dataset":
+        from ..dataset.pipeline import ORDER, run_stages
+
+        run_stages(a.recipe, [s for s in ORDER if s != "push"])
+    elif a.kind == "reward":
+        from ..reward.evaluate import evaluate_reward
+        from ..reward.train import train_reward
+
+        train_reward(a.recipe)
+        evaluate_reward(a.recipe)
+    elif a.kind == "dpo":
+        from ..policy.train import train_dpo
+
+        train_dpo(a.recipe)
+    else:
+        from ..policy.iterate import train_dpo_iter
+
+        train_dpo_iter(a.recipe)
+
+
+def stage(a, plan) -> Path:
+    """`staging_dir/<name>`: the artifact's folder (fetched or built first when missing) with its release cards."""
+    from ..io import atomic_dir
+
+    staging = Path(plan.recipe.staging_dir)
+    source = a.folder
+    if a.state == "missing":
+        raise ReleaseError(f"artifact {a.name}: {a.folder} is missing and its entry says build: never; build it with "
+                           f"`{a.command}`, or name the built folder in `folder`")
+    if a.state == "fetch":
+        source = _fetch(a, staging)
+    elif a.state == "build":
+        _build(a)
+    me = next(x for x in [plan.links.dataset, plan.links.space, *plan.links.models] if x and x.name == a.name)
+    with atomic_dir(staging / a.name) as tmp:
+        if a.kind == "space":
+            stage_space_folder(a, tmp)
+            space_sections(tmp / "README.md", plan.links)
+        else:
+            shutil.copytree(source, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".cache", ".git"))
+            if a.kind == "dataset":
+                check_dataset_folder(tmp, a.repo_id)
+                dataset_sections(tmp / "README.md", plan.links)
+            else:
+                patch: dict[str, Any] = {"push": {"repo_id": a.repo_id}}
+                if me.dataset:
+                    patch["data"] = {"dataset_id": me.dataset}
+                if me.reward_model:
+                    patch["iter"] = {"reward_model": me.reward_model}
+                refresh_model_card(tmp, a.kind, a.repo_id, patch)
+                model_sections(tmp / "README.md", me, plan.links)
+    if a.state == "fetch":
+        shutil.rmtree(source, ignore_errors=True)
+    return staging / a.name
+
+
+def publish(plan) -> list[dict[str, Any]]:
+    """Stage and push every selected artifact; one result per artifact (url, commit, changed)."""
+    from ..hub.push import push_folder
+
+    results = []
+    for a in plan.selected:
+        folder = stage(a, plan)
+        r = push_folder(folder, a.repo_id, a.repo_type, private=plan.recipe.private, tag=plan.tag,
+                        hub_dir=plan.recipe.hub_dir, space_sdk="gradio" if a.kind == "space" else None,
+                        commit_message=f"Release {plan.tag or plan.version}: {a.name} (psycopref {plan.version})")
+        log.info("release: %s %s (%s)", a.repo_id, "pushed" if r.changed else "unchanged", r.commit_id)
+        results.append({"name": a.name, "repo_id": a.repo_id, "repo_type": a.repo_type, "url": r.url,
+                        "commit_id": r.commit_id, "changed": r.changed, "tag": plan.tag})
+    return results
