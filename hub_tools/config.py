@@ -44,6 +44,15 @@ class Endpoint(Strict):
     max_retry_wait: float = Field(60.0, ge=0, description="Longest pause in seconds before one retry; caps a server's Retry-After and the exponential backoff.")
 
 
+class Responder(Endpoint):
+    """A model that answers client speeches: an endpoint with a name and an optional system prompt. A member of
+    the generate stage's pool (paper Table 5), a policy or the reference of a win-rate evaluation, a column of
+    the comparison Space, the current policy of a DPO-Iter round."""
+
+    name: str = Field(..., description="Unique name of the responder; recorded as the response's model (chosen_model/rejected_model).")
+    system_prompt: str | None = Field(None, description="Optional system message before the Responding Prompt.")
+
+
 class ServerConfig(Strict):
     """A llama.cpp server (xllamacpp) started and stopped by the toolkit for `base_url: managed`."""
 

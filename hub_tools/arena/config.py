@@ -14,14 +14,13 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ..config import RecipeError, ServerConfig, Strict, load
-from ..generate.stage import PoolMember
+from ..config import RecipeError, Responder, ServerConfig, Strict, load
 
 CONFIG_ENV = "PSYCOPREF_SPACE_CONFIG"  # the config file app.py reads; default: config.yaml beside it
 MAX_POLICIES = 4  # columns side by side
 
 
-class SpacePolicy(PoolMember):
+class SpacePolicy(Responder):
     """One policy shown in a column: a served endpoint (TGI, vLLM, llama.cpp, any OpenAI-compatible server;
     `base_url: managed` is the Space's own llama.cpp server) or an in-process `transformers` model folder."""
 

@@ -27,7 +27,7 @@ from ..config import (
     save_resolved,
     validate,
 )
-from ..generate.stage import GenerateConfig
+from ..generate.config import GenerateConfig
 from ..hub.push import add_target_flags, apply_target_flags
 from ..io import run_log
 from ..judge.config import JudgeConfig

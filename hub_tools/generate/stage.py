@@ -15,12 +15,12 @@ import random
 from pathlib import Path
 
 from datasets import Dataset, Features, Value
-from pydantic import Field
 
-from ..config import Endpoint, RecipeError, Strict
+from ..config import RecipeError, Responder
 from ..io import load_stage, save_atomic
 from ..paper.prompts import responding_messages
 from ..serving.runtime import Runtime, run_parallel
+from .config import GenerateConfig
 
 log = logging.getLogger("psycopref")
 
@@ -32,24 +32,7 @@ RESPONSE_FEATURES = Features({
 })
 
 
-class PoolMember(Endpoint):
-    """One responder of the model pool (paper Table 5)."""
-
-    name: str = Field(..., description="Unique name of the member; recorded as the response's model (chosen_model/rejected_model).")
-    system_prompt: str | None = Field(None, description="Optional system message before the Responding Prompt.")
-
-
-class GenerateConfig(Strict):
-    """Stage 2: which models answer, how many per speech, and how many requests run at once."""
-
-    pool: list[PoolMember] = Field(..., min_length=1, description="The model pool (paper: 20 LLMs, Table 5).")
-    members_per_speech: int = Field(4, ge=1, description="Members sampled per speech (paper: 4; the judge needs 4 responses per speech).")
-    samples_per_member: int = Field(1, ge=1, description="Answers each sampled member gives per speech, each with its own seed (1 for the dataset build; K for an iterative-DPO round's one policy).")
-    max_speeches: int | None = Field(None, ge=1, description="Seeded subset of speeches to answer; None answers all.")
-    concurrency: int = Field(2, ge=1, description="Requests in flight at once.")
-
-
-def sample_members(speech_id: str, pool: list[PoolMember], k: int, seed: int) -> list[PoolMember]:
+def sample_members(speech_id: str, pool: list[Responder], k: int, seed: int) -> list[Responder]:
     """The k members that answer one speech: seeded by (seed, speech id), in a random order."""
     if k > len(pool):
         raise RecipeError(f"generate.members_per_speech={k} but the pool has only {len(pool)} members")
@@ -71,7 +54,7 @@ def _check_pool(cfg: GenerateConfig) -> None:
         raise RecipeError(f"generate.pool: member names must be unique, repeated: {', '.join(dupes)}")
 
 
-def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, PoolMember, int | None, int | None]]:
+def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, Responder, int | None, int | None]]:
     """(speech id, text, member, sample index or None when each member answers once, length in words or
     None when unconstrained) per call."""
     samples = [None] if cfg.samples_per_member == 1 else list(range(cfg.samples_per_member))

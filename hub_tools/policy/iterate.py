@@ -24,8 +24,9 @@ from typing import Any
 from accelerate import PartialState
 from datasets import Dataset
 
-from ..config import RecipeError, save_resolved
-from ..generate.stage import GenerateConfig, PoolMember, run_generate
+from ..config import RecipeError, Responder, save_resolved
+from ..generate.config import GenerateConfig
+from ..generate.stage import run_generate
 from ..io import load_stage, run_log, save_atomic, write_json
 from ..pairs.build import best_and_worst
 from ..serving.models import resolve_model
@@ -89,10 +90,10 @@ def _generation_backend(recipe: DPOIterRecipe) -> str:
     return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
 
 
-def _member(recipe: DPOIterRecipe, policy: str, name: str, seed: int) -> PoolMember:
+def _member(recipe: DPOIterRecipe, policy: str, name: str, seed: int) -> Responder:
     """The current policy as the round's only pool member (each sample gets seed + its index)."""
     params = {**recipe.iter.generation.params, "seed": seed}
-    return PoolMember(name=name, backend=_generation_backend(recipe), model=policy, params=params)
+    return Responder(name=name, backend=_generation_backend(recipe), model=policy, params=params)
 
 
 def sample_round(pool: Dataset, n: int, seed: int, round_no: int) -> Dataset:
@@ -133,7 +134,7 @@ def reward_pairs(speeches: Dataset, scored: Dataset, min_margin: float) -> tuple
                                      "mean_margin": sum(margins) / len(margins) if margins else None}
 
 
-def sample_answers(recipe: DPOIterRecipe, rt: Runtime, member: PoolMember, speeches: Dataset, folder: Path,
+def sample_answers(recipe: DPOIterRecipe, rt: Runtime, member: Responder, speeches: Dataset, folder: Path,
                    samples: int) -> Dataset:
     """`samples` answers per speech from the policy, through the generate stage (cached); the policy's
     in-process model is released afterwards, so the next round's (or the trainer's) memory is free."""

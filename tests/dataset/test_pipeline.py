@@ -10,9 +10,10 @@ import re
 import pytest
 from datasets import Dataset
 
-from hub_tools.config import Endpoint, RecipeError
+from hub_tools.config import Endpoint, RecipeError, Responder
 from hub_tools.dataset.pipeline import STAGES, validate_recipe
-from hub_tools.generate.stage import GenerateConfig, PoolMember, run_generate
+from hub_tools.generate.config import GenerateConfig
+from hub_tools.generate.stage import run_generate
 from hub_tools.judge.config import JudgeConfig
 from hub_tools.judge.stage import run_judge
 from hub_tools.pairs.config import PairsConfig
@@ -63,7 +64,7 @@ def test_generate_judge_pairs_called_directly_for_one_policy(tmp_path):
     speeches = Dataset.from_list([{"id": f"sp-{i}", "text": f"Client {i}: I cannot stop worrying about my exams.",
                                    "source": "bundled", "topic_fine": "Anxiety",
                                    "topic_coarse": "Core Mental Health Issues"} for i in range(6)])
-    policy = PoolMember(name="policy-round-1", backend="fake-policy", model="policy", params={"seed": 11})
+    policy = Responder(name="policy-round-1", backend="fake-policy", model="policy", params={"seed": 11})
     generate = GenerateConfig(pool=[policy], members_per_speech=1, samples_per_member=4, concurrency=2)
     judge = JudgeConfig(endpoint=Endpoint(backend="fake-judge", model="judge", params={"seed": 3}), concurrency=2)
     SCRIPT.answer = quality_judge
@@ -107,7 +108,7 @@ def test_generate_judge_pairs_called_directly_for_one_policy(tmp_path):
 def test_samples_per_member_without_a_seed_still_asks_each_sample(tmp_path):
     """Unseeded sampling (an API model at temperature 1): each sample is its own call and cache entry."""
     speeches = Dataset.from_list([{"id": "sp-0", "text": "I feel alone since my friend moved away."}])
-    member = PoolMember(name="m", backend="fake-gen", model="model-a")
+    member = Responder(name="m", backend="fake-gen", model="model-a")
     cfg = GenerateConfig(pool=[member], members_per_speech=1, samples_per_member=3)
     with Runtime(tmp_path, [member]) as rt:
         out = run_generate(cfg, tmp_path, rt, speeches=speeches)

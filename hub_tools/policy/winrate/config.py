@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config import Endpoint, ServerConfig, Strict
-from ...generate.stage import PoolMember
+from ...config import Endpoint, Responder, ServerConfig, Strict
 from ...judge.config import Prices
 
 SETTINGS = ("free", "length_matched")  # paper: w/o and w/ Length Constraint
@@ -56,8 +55,8 @@ class EvalRecipe(Strict):
     seed: int = Field(42, description="Seed for the speech subset, judge retries and the bootstrap.")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: EvalSpeeches = Field(default_factory=EvalSpeeches, description="The test speeches.")
-    policies: list[PoolMember] = Field(..., min_length=1, description="The models evaluated, each a served model or `backend: transformers` with `model:` a local folder (a trained policy).")
-    reference: PoolMember = Field(..., description="The model every policy is compared with (paper: GPT-4o); it answers each speech once.")
+    policies: list[Responder] = Field(..., min_length=1, description="The models evaluated, each a served model or `backend: transformers` with `model:` a local folder (a trained policy).")
+    reference: Responder = Field(..., description="The model every policy is compared with (paper: GPT-4o); it answers each speech once.")
     concurrency: int = Field(2, ge=1, description="Answer requests (policies and reference) in flight at once.")
     judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge.")
     settings: list[Setting] = Field(default_factory=lambda: list(SETTINGS), min_length=1, description="free = the policy answers the Responding Prompt as is (paper: w/o Length Constraint); length_matched = it is asked to answer in about as many words as the reference's answer (w/ Length Constraint).")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ...config import load, parse_overrides, save_resolved
-from ...generate.stage import GenerateConfig, PoolMember, run_generate
+from ...config import Responder, load, parse_overrides, save_resolved
+from ...generate.config import GenerateConfig
+from ...generate.stage import run_generate
 from ...io import run_log, save_atomic, write_json, write_jsonl, write_text
 from ...paper.taxonomy import coarse_topics
 from ...serving.runtime import Runtime
@@ -45,7 +46,7 @@ class EvalOutput:
     figure_path: Path  # <work_dir>/figures/winrate_topics.png
 
 
-def answer(member: PoolMember, speeches: Dataset, work_dir: Path, rt: Runtime, *, seed: int,
+def answer(member: Responder, speeches: Dataset, work_dir: Path, rt: Runtime, *, seed: int,
            concurrency: int) -> dict[str, str]:
     """speech id -> the member's answer, through the generate stage (cached) into `<work_dir>/responses`."""
     cfg = GenerateConfig(pool=[member], members_per_speech=1, concurrency=concurrency)
@@ -53,7 +54,7 @@ def answer(member: PoolMember, speeches: Dataset, work_dir: Path, rt: Runtime, *
     return dict(zip(responses["speech_id"], responses["response"]))
 
 
-def evaluate_policy(recipe: EvalRecipe, rt: Runtime, policy: PoolMember, speeches: Dataset,
+def evaluate_policy(recipe: EvalRecipe, rt: Runtime, policy: Responder, speeches: Dataset,
                     reference: dict[str, str]) -> dict:
     """One policy in every setting of the recipe: {"model", "settings": {setting: summary}} (winrate.summarize)."""
     work = recipe.work_path / "policies" / policy.name
