@@ -41,7 +41,7 @@ from .errors import PsycoprefError
 
 AREAS = ("hub_tools.dataset.pipeline", "hub_tools.demo", "hub_tools.annotate.pair_sheets", "hub_tools.reward.cli",
          "hub_tools.policy.cli", "hub_tools.policy.winrate.evaluate", "hub_tools.estimate.costs", "hub_tools.chat",
-         "hub_tools.arena.cli", "hub_tools.release.plan")  # each has add_cli(subparsers)
+         "hub_tools.arena.cli", "hub_tools.release.cli")  # each has add_cli(subparsers)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import PsycoprefError
+from .errors import RecipeError
+from .kinds import KINDS
 
-
-class RecipeError(PsycoprefError, ValueError):
-    """A recipe that cannot be used; the message names the file and the key."""
+__all__ = ["RecipeError"]  # defined in errors (below the kinds table), read from here by every area
 
 
 class Strict(BaseModel):
@@ -201,39 +200,37 @@ def dataclass_section(cls: type, defaults: dict[str, Any] | None = None) -> type
     return section
 
 
-# --------------------------------------------------------------------------- every kind of recipe
+# --------------------------------------------------------------------------- finding and reading any recipe
 
-def _recipe_kinds():
-    from .registry import Registry
+def packaged_recipe(rel: str | Path) -> Path:
+    """A recipe of the installed package's copy of recipes/ (`rel` relative to it, e.g. psycopref/dataset/...)."""
+    from importlib import resources
 
-    kinds = Registry("recipe kind", RecipeError)
-    # recipes/<artifact>/<method>/config_<variant>.yaml: the method folder says which schema reads it.
-    kinds.register_lazy("hub_tools.dataset.pipeline:Recipe", "dataset")
-    kinds.register_lazy("hub_tools.reward.config:RewardRecipe", "reward")
-    kinds.register_lazy("hub_tools.policy.winrate.config:EvalRecipe", "eval")
-    kinds.register_lazy("hub_tools.policy.config:DPORecipe", "dpo")
-    kinds.register_lazy("hub_tools.policy.config:DPOIterRecipe", "dpo-iter")
-    kinds.register_lazy("hub_tools.release.plan:ReleaseRecipe", "release")
-    return kinds
+    return Path(str(resources.files("hub_tools.recipes").joinpath(*Path(rel).parts)))
 
 
-RECIPE_KINDS = _recipe_kinds()  # method folder -> recipe schema; areas add theirs with register_recipe_kind
-
-
-def register_recipe_kind(*methods: str):
-    """Class decorator: recipes in `recipes/<artifact>/<method>/` are read with this schema."""
-    return RECIPE_KINDS.register(*methods)
+def find_recipe_file(path: str | Path) -> Path:
+    """A recipe (or accelerate config) a command or another recipe names: as given (relative to the working
+    dir), else `recipes/...` inside the installed package, so a wheel finds its own recipes anywhere."""
+    if Path(path).is_file():
+        return Path(path)
+    if Path(path).parts[:1] == ("recipes",):
+        packaged = packaged_recipe(Path(*Path(path).parts[1:]))
+        if packaged.is_file():
+            return packaged
+    raise RecipeError(f"file named by the recipe not found: {path}")
 
 
 def recipe_kind(path: str | Path) -> str:
-    """The kind of a recipe file: the name of its method folder (recipes/<artifact>/<method>/...)."""
+    """The kind of a recipe file: the name of its method folder (recipes/<artifact>/<kind>/...)."""
     return Path(path).resolve().parent.name
 
 
 def load_any(path: str | Path, overrides: dict[str, Any] | None = None, kind: str | None = None) -> BaseModel:
-    """Any recipe, read with the schema of its kind (`kind`, else its method folder's name)."""
+    """THE way to read a recipe: with the schema of its kind (`kind`, else its method folder's name), from the
+    kinds table (`hub_tools.kinds`), CLI `overrides` merged in."""
     kind = kind or recipe_kind(path)
-    if kind not in RECIPE_KINDS:
+    if kind not in KINDS:
         raise RecipeError(f"{path}: cannot tell which kind of recipe this is: its folder {kind!r} is not a method "
-                          f"({', '.join(RECIPE_KINDS.names())}); put it under recipes/<artifact>/<method>/ or name the kind")
-    return load(RECIPE_KINDS.get(kind), path, overrides)
+                          f"({', '.join(KINDS.names())}); put it under recipes/<artifact>/<method>/ or name the kind")
+    return load(KINDS.get(kind).load("schema"), path, overrides)

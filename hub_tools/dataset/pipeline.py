@@ -70,6 +70,11 @@ class Recipe(Strict):
     def work_path(self) -> Path:
         return Path(self.work_dir)
 
+    @property
+    def repo_id(self) -> str:
+        """The dataset repo this build publishes (and its card names)."""
+        return self.dataset.repo_id
+
 
 def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     """A dataset recipe from a mapping; errors name the source and the key."""
@@ -161,6 +166,16 @@ def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
             log.info("== stage %s ==", name)
             outputs[name] = STAGES.get(name).run(recipe, rt)
     return outputs
+
+
+def build_dataset(recipe: Recipe) -> dict[str, object]:
+    """The dataset's repo folder, built by every stage but the push (what a release builds when it is missing)."""
+    return run_stages(recipe, [s for s in ORDER if s != "push"])
+
+
+def launch_command(recipe: Recipe, recipe_path: str) -> str:
+    """How a release (or a person) builds this recipe's dataset folder."""
+    return f"psycopref run {recipe_path}"
 
 
 # --------------------------------------------------------------------------- the area's commands

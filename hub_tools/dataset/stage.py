@@ -14,13 +14,14 @@ from typing import Any
 from ..config import HubTarget
 from ..hub.push import PushResult, push_folder
 from ..io import load_stage, need
+from ..kinds import KINDS
 from ..pairs.build import to_release
 from ..paper.prompts import rating_template, template_hash
 from .config import DatasetConfig
 from .repo import build_repo
 
 log = logging.getLogger("psycopref")
-OUTPUT_DIR = "dataset_repo"
+OUTPUT_DIR = KINDS.get("dataset").folder  # the pushable repo folder
 
 
 def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, Any]) -> Path:

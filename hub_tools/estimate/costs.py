@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config import RecipeError, Strict, load, load_any, parse_overrides
+from ..config import RecipeError, Strict, find_recipe_file, load, load_any, parse_overrides
 
 DEFAULT_INPUTS = "benchmarks/measured.yaml"
 PROTOCOLS = ("per_principle", "all_principles_keyed", "all_principles_compact")
@@ -230,7 +230,6 @@ def recipe_lines(path: str | Path, inputs: CostInputs, overrides: dict | None = 
                  speeches: int | None = None, name: str | None = None) -> list[CostLine]:
     """The cost lines of any recipe: a dataset, a trained model, or a release (every artifact's recipe)."""
     from ..config import recipe_kind
-    from .memory import find_recipe_file
 
     kind = kind or recipe_kind(path)
     recipe = load_any(path, overrides, kind)

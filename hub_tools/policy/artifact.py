@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
-from .card import RECIPE_FILE, ROUNDS, TRAIN_RESULTS, WINRATE, read_json, recipe_yaml, write_card
+from ..kinds import RECIPE_FILE
+from .card import ROUNDS, TRAIN_RESULTS, WINRATE, read_json, recipe_yaml, write_card
 from .config import DPORecipe
 
 log = logging.getLogger("psycopref")

@@ -17,6 +17,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
+from ..kinds import RECIPE_FILE
 from ..training.card import training_rows
 from .config import DPOIterRecipe, DPORecipe
 
@@ -24,7 +25,6 @@ TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's 
 TRAIN_RESULTS = "train_results.json"
 ROUNDS = "rounds.json"  # DPO-Iter: one entry per round
 WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref eval-policy`
-RECIPE_FILE = "recipe.yaml"
 TAGS = ["psycopref", "trl", "psychotherapy", "counseling", "mental-health"]
 DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
 METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from trl import DPOConfig
 
 from ..config import RecipeError, ServerConfig, Strict, dataclass_section
+from ..kinds import KINDS
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
@@ -41,8 +42,8 @@ class DPORecipe(TrainedModelRecipe):
     data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
     training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
 
-    kind: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
-    folder: ClassVar[str] = "policy_model"
+    suffix: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
+    folder: ClassVar[str] = KINDS.get("dpo").folder
 
     def dpo_config(self, **values: Any) -> DPOConfig:
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
@@ -90,7 +91,7 @@ class DPOIterRecipe(DPORecipe):
     server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")
     iter: IterSection = Field(..., description="The rounds.")
 
-    kind: ClassVar[str] = "DPO-Iter"
+    suffix: ClassVar[str] = "DPO-Iter"
 
     def holds_reference(self) -> bool:
         """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:

@@ -23,9 +23,10 @@ import yaml
 
 from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
+from ..kinds import RECIPE_FILE
 from ..serving.models import resolve_model
 from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter
-from .card import EVAL_RESULTS, RECIPE_FILE, TRAIN_RESULTS, write_card
+from .card import EVAL_RESULTS, TRAIN_RESULTS, write_card
 from .config import RewardRecipe
 from .modeling import load_reward_model
 

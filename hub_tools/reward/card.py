@@ -18,13 +18,13 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
 from ..hub.figures import new_figure, save_figure
+from ..kinds import RECIPE_FILE
 from ..training.card import training_rows
 from .config import RewardRecipe
 
 TEMPLATE = "reward_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
 TRAIN_RESULTS = "train_results.json"
 EVAL_RESULTS = "eval_results.json"
-RECIPE_FILE = "recipe.yaml"
 TAGS = ["psycopref", "reward-model", "trl", "bradley-terry", "psychotherapy", "counseling", "mental-health"]
 # Paper Table 1, "Our Reward Models" (test set of PsychoCounsel-Preference): accuracy %, AUC, ECE, Brier.
 PAPER_TABLE1 = (("PsychoCounsel-Llama3-3B-Reward (paper)", 98.1, 0.997, 0.050, 0.014),

@@ -14,8 +14,9 @@ import yaml
 
 from hub_tools import __version__
 from hub_tools.cli import main
-from hub_tools.config import RECIPE_KINDS, validate
+from hub_tools.config import validate
 from hub_tools.io import write_json, write_text
+from hub_tools.kinds import KINDS
 from hub_tools.release.plan import ReleaseError, make_plan
 from hub_tools.release.publish import publish
 
@@ -108,7 +109,7 @@ def _model(root: Path, kind: str, base: Path, data_path: Path, reward: Path | No
             "data": {"path": str(data_path)}}
     if kind == "dpo-iter":
         data["iter"] = {"rounds": 2, "speeches_per_round": 4, "reward_model": str(reward)}
-    recipe = validate(RECIPE_KINDS.get(kind), data)
+    recipe = validate(KINDS.get(kind).load("schema"), data)
     folder = recipe.model_dir
     shutil.copytree(base, folder)
     write_text(folder / "recipe.yaml", yaml.safe_dump(recipe.public(), sort_keys=False))

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ...config import Endpoint, Responder, ServerConfig, Strict
 from ...judge.config import Prices
+from ...kinds import DATASET_MIRROR
 
 SETTINGS = ("free", "length_matched")  # paper: w/o and w/ Length Constraint
 Setting = Literal[SETTINGS]
@@ -23,7 +24,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a policy's name is a
 class EvalSpeeches(Strict):
     """Where the test speeches come from."""
 
-    path: str = Field("hub/datasets/Psychotherapy-LLM/PsyCoPref", description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a Dataset, or a DatasetDict such as a work dir's speeches_split/), or a Hub id; read with datasets.load_dataset(path, config).")
+    path: str = Field(DATASET_MIRROR, description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a Dataset, or a DatasetDict such as a work dir's speeches_split/), or a Hub id; read with datasets.load_dataset(path, config).")
     config: str = Field("speeches", description="Dataset config to read: 'speeches' (columns id, text, topic_coarse), or 'pairs' / the public release's 'default' (ID, question, topic_coarse where present: one speech per ID).")
     split: str = Field("test", description="Split holding the test speeches (paper: the 3,291 held-out speeches).")
     limit: int | None = Field(None, ge=1, description="Seeded subset of the speeches, for quick runs; null evaluates all.")
