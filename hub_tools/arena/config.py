@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from ..config import RecipeError, Responder, ServerConfig, Strict, load
+from ..serving.base import in_process
 
 CONFIG_ENV = "PSYCOPREF_SPACE_CONFIG"  # the config file app.py reads; default: config.yaml beside it
 MAX_POLICIES = 4  # columns side by side
@@ -31,7 +32,7 @@ class SpacePolicy(Responder):
         """This policy with `base_url` read from `base_url_env` when that variable is set."""
         if self.base_url_env and os.environ.get(self.base_url_env):
             return self.model_copy(update={"base_url": os.environ[self.base_url_env]})
-        if not self.base_url and self.backend not in ("transformers", "vllm"):
+        if not self.base_url and not in_process(self.backend):
             hint = f"; set ${self.base_url_env}" if self.base_url_env else ""
             raise RecipeError(f"policy {self.name!r} has no base_url{hint}")
         return self

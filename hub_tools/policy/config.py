@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from peft import LoraConfig
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from trl import DPOConfig
 
 from ..config import RecipeError, ServerConfig, Strict, dataclass_section
 from ..kinds import KINDS
+from ..serving.base import in_process
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
@@ -62,11 +63,18 @@ class DPORecipe(TrainedModelRecipe):
 class GenerationSection(Strict):
     """How a round samples answers from the current policy."""
 
-    backend: Literal["transformers", "vllm"] | None = Field(None, description="transformers (CPU or GPU) or vllm (GPU, optional extra); null: vllm when it is installed and a GPU is present, else transformers.")
+    backend: str | None = Field(None, description="An in-process backend: transformers (CPU or GPU) or vllm (GPU, optional extra); null: vllm when it is installed and a GPU is present, else transformers.")
     samples: int = Field(8, ge=2, description="Answers sampled per speech (paper: 8); the highest- and lowest-rewarded make the pair.")
     params: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.8, "top_p": 0.95, "max_tokens": 512},
                                    description="Decoding parameters of the samples (temperature, top_p, max_tokens, ...); each sample gets its own seed.")
     concurrency: int = Field(1, ge=1, description="Generation requests in flight at once.")
+
+    @field_validator("backend")
+    @classmethod
+    def _in_process(cls, backend: str | None) -> str | None:
+        if backend is not None and not in_process(backend):
+            raise ValueError(f"{backend!r} is not an in-process backend: a round samples from its own checkpoint folder")
+        return backend
 
 
 class IterSection(Strict):

@@ -19,11 +19,9 @@ from typing import Any
 
 from ..config import Endpoint, ServerConfig
 from ..errors import PsycoprefError, StageError
-from .base import Backend, Completion, make_backend
+from .base import Backend, Completion, in_process, make_backend
 from .cache import ResponseCache
 from .llama_server import LlamaServer
-
-IN_PROCESS = ("transformers", "vllm")  # backends that load `model` themselves, often from a local folder
 
 
 def folder_fingerprint(path: Path) -> str:
@@ -39,7 +37,7 @@ def endpoint_identity(endpoint: Endpoint, server: ServerConfig | None) -> dict[s
     ident = {"backend": endpoint.backend, "model": endpoint.model, "base_url": endpoint.base_url}
     if endpoint.base_url == "managed" and server is not None:
         ident["gguf"] = server.gguf
-    if endpoint.backend in IN_PROCESS and Path(endpoint.model).is_dir():
+    if in_process(endpoint.backend) and Path(endpoint.model).is_dir():  # a local model folder
         ident["fingerprint"] = folder_fingerprint(Path(endpoint.model))
     return ident
 

@@ -19,7 +19,7 @@ from hub_tools.judge.stage import run_judge
 from hub_tools.pairs.config import PairsConfig
 from hub_tools.pairs.stage import run_pairs
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 
 from fakes import SCRIPT, shown_qualities
@@ -28,13 +28,14 @@ QUALITY_OF_SEED = {11: 5, 12: 1, 13: 3, 14: 2}  # the policy's answer quality de
 
 
 @register_backend("fake-policy")
-class FakePolicy:
+class FakePolicy(Backend):
     """One policy whose answer quality follows the seed it is sampled with (like temperature sampling)."""
 
     name = "fake-policy"
     supports_json_schema = False
 
     def __init__(self, endpoint, managed_url=None):
+        super().__init__(endpoint, managed_url)
         self.model = endpoint.model
 
     def chat(self, messages, params, json_schema=None):

@@ -175,7 +175,7 @@ def test_backend_failure_stops_with_progress_and_rerun_calls_only_missing(tmp_pa
 
 KILL_SCRIPT = textwrap.dedent(r'''
     import json, pathlib, sys, threading, time
-    from hub_tools.serving import Completion, register_backend
+    from hub_tools.serving import Backend, Completion, register_backend
     from hub_tools.dataset.pipeline import validate_recipe
     from hub_tools.generate.stage import run_generate
     from hub_tools.serving.runtime import Runtime
@@ -184,9 +184,10 @@ KILL_SCRIPT = textwrap.dedent(r'''
     lock, started = threading.Lock(), [0]
 
     @register_backend("fake-slow")
-    class Slow:
+    class Slow(Backend):
         name, supports_json_schema = "fake-slow", False
         def __init__(self, endpoint, managed_url=None):
+            super().__init__(endpoint, managed_url)
             self.model = endpoint.model
         def chat(self, messages, params, json_schema=None):
             with lock:

@@ -20,7 +20,7 @@ from hub_tools.policy.winrate.evaluate import evaluate_policies
 from hub_tools.policy.winrate.held_out import SpeechesError, load_test_speeches
 from hub_tools.policy.winrate.pairwise import Pair, judge_pairs, verdict_schema
 from hub_tools.policy.winrate.stats import words
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 
 from fakes import SCRIPT
@@ -30,7 +30,7 @@ _WANTED = re.compile(r"Answer in about (\d+) words\.$")
 
 
 @register_backend("fake-counsellor")
-class FakeCounsellor:
+class FakeCounsellor(Backend):
     """A policy: '[good]' for speeches tagged #win, '[poor]' for #lose; obeys a length constraint exactly,
     else answers in 30 words."""
 
@@ -38,6 +38,7 @@ class FakeCounsellor:
     supports_json_schema = False
 
     def __init__(self, endpoint, managed_url=None):
+        super().__init__(endpoint, managed_url)
         self.model = endpoint.model
 
     def chat(self, messages, params, json_schema=None):
