@@ -8,12 +8,12 @@ being run, runs them in pipeline order, and saves the resolved recipe and the ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config import (
     Endpoint,
@@ -39,7 +39,6 @@ from .config import DatasetConfig
 
 log = logging.getLogger("psycopref")
 
-ORDER = ("speeches", "generate", "judge", "pairs", "dataset", "push")  # the stages, in pipeline order
 JUDGED_RESPONSES = 4  # the Rating Prompt shows four responses (paper Appendix A)
 MOVED = {("dataset", "scrub"): "pairs.scrub", ("dataset", "keep_toll_free"): "pairs.keep_toll_free"}
 
@@ -49,7 +48,7 @@ class Recipe(Strict):
 
     work_dir: str = Field("runs/psycopref", description="Where every stage writes its outputs, caches and logs.")
     seed: int = Field(42, description="Seed for member sampling, subsets, the split and judge shuffles.")
-    stages: list[Literal[ORDER]] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref run` executes, in order.")
+    stages: list[str] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref dataset run` executes, in pipeline order: speeches, generate, judge, pairs, dataset, push, and any registered stage (`STAGES`).")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: SpeechesConfig = Field(default_factory=SpeechesConfig, description="Stage 1: client speeches.")
     generate: GenerateConfig | None = Field(None, description="Stage 2: model-pool responses.")
@@ -65,6 +64,13 @@ class Recipe(Strict):
             if isinstance(data, dict) and isinstance(data.get(section), dict) and key in data[section]:
                 raise ValueError(f"{section}.{key} has moved to {new}")
         return data
+
+    @field_validator("stages")
+    @classmethod
+    def _registered(cls, stages: list[str]) -> list[str]:
+        for name in stages:
+            STAGES.get(name)  # an unknown stage: an error listing the registered ones
+        return stages
 
     @property
     def work_path(self) -> Path:
@@ -95,13 +101,24 @@ def _section(recipe: Recipe, name: str):
 
 @dataclass(frozen=True)
 class Stage:
-    """How the pipeline runs one stage: its call from the recipe, and the endpoints it will call."""
+    """How the pipeline runs one stage: its call from the recipe, the endpoints it will call, where it runs
+    among the stages a recipe names, and its command. Register one in `STAGES` and a recipe may name it."""
 
     run: Callable[[Recipe, Runtime], Any]
     endpoints: Callable[[Recipe], list[Endpoint]] = lambda recipe: []
+    order: int = 100  # place in the run order: the built-ins run at 10 (speeches) ... 60 (push)
+    help: str = "a registered stage"  # its command's one line under `psycopref dataset`
+    verb: str | None = None  # its command under `psycopref dataset` (default: the stage's name)
 
 
-STAGES: Registry[Stage] = Registry("stage", RecipeError)
+STAGES: Registry[Stage] = Registry("stage", RecipeError)  # name -> Stage; drives the run order and the commands
+
+
+def stage_order(names: Iterable[str] | None = None) -> list[str]:
+    """`names` (default: every registered stage) in the order they run: by `order`, then by registration."""
+    registered = list(STAGES)
+    chosen = registered if names is None else [n for n in registered if n in set(names)]
+    return sorted(chosen, key=lambda n: (STAGES.get(n).order, registered.index(n)))
 
 
 def _speeches(r: Recipe, rt: Runtime):
@@ -144,20 +161,24 @@ def _push(r: Recipe, rt: Runtime):
     return run_push(r.push, r.work_dir, r.dataset.repo_id)
 
 
-STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else []))
-STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else []))
-STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else []))
-STAGES.register("pairs")(Stage(_pairs))
-STAGES.register("dataset")(Stage(_dataset))
-STAGES.register("push")(Stage(_push))
+STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else [], 10,
+                                   "collect client speeches: normalise, filter, de-duplicate, topic labels"))
+STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else [], 20,
+                                   "the model pool answers each speech (the Responding Prompt)"))
+STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else [], 30,
+                                "rate every answer on the seven principles (the Rating Prompt)"))
+STAGES.register("pairs")(Stage(_pairs, order=40, help="privacy scrub, train/test split by speech, preference pairs"))
+STAGES.register("dataset")(Stage(_dataset, order=50, verb="build",
+                                 help="build the dataset repo folder: parquet configs, figures, card"))
+STAGES.register("push")(Stage(_push, order=60, help="publish the dataset folder to the Hub or a local mirror"))
 
 
 def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
     """Run `stages` (in pipeline order); returns each stage's output. Saves the resolved recipe first."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise RecipeError(f"unknown stage(s) {unknown}; known: {', '.join(ORDER)}")
-    ordered = [s for s in ORDER if s in stages]
+        raise RecipeError(f"unknown stage(s) {unknown}; known: {', '.join(stage_order())}")
+    ordered = stage_order(stages)
     save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
     endpoints = [e for name in ordered for e in STAGES.get(name).endpoints(recipe)]
     outputs = {}
@@ -170,7 +191,7 @@ def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
 
 def build_dataset(recipe: Recipe) -> dict[str, object]:
     """The dataset's repo folder, built by every stage but the push (what a release builds when it is missing)."""
-    return run_stages(recipe, [s for s in ORDER if s != "push"])
+    return run_stages(recipe, [s for s in stage_order() if s != "push"])
 
 
 def launch_command(recipe: Recipe, recipe_path: str) -> str:
@@ -191,7 +212,7 @@ def _stage_cmd(args, extra: list[str]) -> int:
 
 def add_cli(sub) -> None:
     """Register one subcommand per stage, plus `run` for every stage the recipe names."""
-    for name in (*ORDER, "run"):
+    for name in (*stage_order(), "run"):
         p = sub.add_parser(name, help=f"run the {name} stage" if name != "run" else "run every stage the recipe names")
         p.add_argument("recipe", help="recipe YAML (see recipes/)")
         if name == "push":

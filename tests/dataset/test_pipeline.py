@@ -137,3 +137,31 @@ def test_moved_recipe_keys_say_where_they_went():
         validate_recipe({"dataset": {"scrub": False}})
     assert validate_recipe({"pairs": {"scrub": False}}).pairs.scrub is False
     assert json.dumps(validate_recipe({}).model_dump(mode="json"))  # defaults alone are a valid recipe
+
+
+def test_the_stage_registry_drives_the_run_order(tmp_path):
+    """A stage registered by a plug-in is accepted by a recipe and runs in the place its `order` gives it."""
+    from hub_tools.dataset.pipeline import Stage, run_stages, stage_order
+
+    assert stage_order() == ["speeches", "generate", "judge", "pairs", "dataset", "push"]
+    recipe = {"work_dir": str(tmp_path / "w"), "stages": ["count", "speeches"],
+              "speeches": {"sources": [{"name": "bundled", "limit": 5}]}}
+    with pytest.raises(RecipeError, match="stages: unknown stage 'count'; available: dataset, generate"):
+        validate_recipe(recipe)
+
+    def count(r, rt):  # runs after the speeches stage, on its output
+        from hub_tools.io import load_stage
+
+        n = len(load_stage(r.work_dir, "speeches", "speeches"))
+        (r.work_path / "count.txt").write_text(str(n))
+        return n
+
+    STAGES.register("count")(Stage(count, order=15, help="count the speeches"))
+    try:
+        assert stage_order() == ["speeches", "count", "generate", "judge", "pairs", "dataset", "push"]
+        out = run_stages(validate_recipe(recipe), ["count", "speeches"])
+        assert list(out) == ["speeches", "count"] and out["count"] == 5
+        assert (tmp_path / "w" / "count.txt").read_text() == "5"
+    finally:
+        STAGES.unregister("count")
+    assert "count" not in stage_order()
