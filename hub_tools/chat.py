@@ -96,7 +96,7 @@ def _chat(args) -> int:
 
 
 def add_cli(sub) -> None:
-    chat = sub.add_parser("chat", help="one streamed answer from a served policy (TGI, vLLM, llama.cpp)")
+    chat = sub.add_parser("chat", help="one streamed answer from a served policy (TGI, vLLM, ...)")
     chat.add_argument("speech", nargs="?", help="the client speech ('-' or nothing: read standard input)")
     chat.add_argument("--endpoint", help="server URL: TGI's root (http://host:8080), vLLM's or llama.cpp's .../v1, "
                                          "or 'managed' for the toolkit's own llama.cpp server")

@@ -200,7 +200,7 @@ def _demo_cmd(args, extra: list[str]) -> int:
 
 
 def add_cli(sub) -> None:
-    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded default (SmolLM2 + llama.cpp, CPU)")
+    demo = sub.add_parser("demo", help="the whole pipeline offline on the CPU (SmolLM2 + llama.cpp)")
     demo.add_argument("--work-dir", default="runs/demo", help="every step's outputs, caches and logs")
     demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset and models are pushed to")
     demo.add_argument("--steps", nargs="+", choices=STEPS, default=None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ..commands import group
 from ..config import RecipeError
 from .config import load_space_config
 
@@ -88,15 +89,14 @@ def _deploy(args) -> int:
 
 
 def add_cli(sub) -> None:
-    space = sub.add_parser("space", help="the comparison Space: run it locally or deploy it to the Hub")
-    actions = space.add_subparsers(dest="space_command", required=True)
-    run = actions.add_parser("run", help="launch the Space on this machine")
+    space = group(sub, "space", "the comparison Space: run it here, or deploy it to the Hub")
+    run = space.verb("run", "launch the Space on this machine")
     run.add_argument("--folder", help="the Space folder (default: ./spaces, else the packaged copy)")
     run.add_argument("--config", help=f"the Space config (default: the folder's {LOCAL_CONFIG}, offline)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share on a network)")
     run.add_argument("--port", type=int, default=7860, help="port to listen on")
     run.set_defaults(func=_run)
-    dep = actions.add_parser("deploy", help="upload the Space folder as a gradio Space (one commit)")
+    dep = space.verb("deploy", "upload the Space folder as a gradio Space (one commit)")
     dep.add_argument("--repo-id", required=True, help="the Space, <org>/<name>")
     dep.add_argument("--folder", help="the Space folder (default: ./spaces, else the packaged copy)")
     dep.add_argument("--config", help="a config to deploy as the Space's config.yaml (default: the folder's own)")

@@ -22,13 +22,11 @@ from ..config import (
     ServerConfig,
     Strict,
     load,
-    parse_overrides,
     public_dump,
     save_resolved,
     validate,
 )
 from ..generate.config import GenerateConfig
-from ..hub.push import add_target_flags, apply_target_flags
 from ..io import run_log
 from ..judge.config import JudgeConfig
 from ..pairs.config import PairsConfig
@@ -162,15 +160,15 @@ def _push(r: Recipe, rt: Runtime):
 
 
 STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else [], 10,
-                                   "collect client speeches: normalise, filter, de-duplicate, topic labels"))
+                                   "collect client speeches: clean, de-duplicate, label topics"))
 STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else [], 20,
-                                   "the model pool answers each speech (the Responding Prompt)"))
+                                   "the model pool answers each speech (Responding Prompt)"))
 STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else [], 30,
-                                "rate every answer on the seven principles (the Rating Prompt)"))
-STAGES.register("pairs")(Stage(_pairs, order=40, help="privacy scrub, train/test split by speech, preference pairs"))
+                                "rate every answer on the seven principles (Rating Prompt)"))
+STAGES.register("pairs")(Stage(_pairs, order=40, help="privacy scrub, split by speech, preference pairs"))
 STAGES.register("dataset")(Stage(_dataset, order=50, verb="build",
-                                 help="build the dataset repo folder: parquet configs, figures, card"))
-STAGES.register("push")(Stage(_push, order=60, help="publish the dataset folder to the Hub or a local mirror"))
+                                 help="the dataset repo folder: parquet configs, figures, card"))
+STAGES.register("push")(Stage(_push, order=60, help="publish the dataset folder (Hub or local mirror)"))
 
 
 def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
@@ -196,25 +194,4 @@ def build_dataset(recipe: Recipe) -> dict[str, object]:
 
 def launch_command(recipe: Recipe, recipe_path: str) -> str:
     """How a release (or a person) builds this recipe's dataset folder."""
-    return f"psycopref run {recipe_path}"
-
-
-# --------------------------------------------------------------------------- the area's commands
-
-def _stage_cmd(args, extra: list[str]) -> int:
-    recipe = load_recipe(args.recipe, parse_overrides(extra))
-    stages = list(recipe.stages) if args.command == "run" else [args.command]
-    if args.command == "push":
-        apply_target_flags(recipe.push, args)
-    run_stages(recipe, stages)
-    return 0
-
-
-def add_cli(sub) -> None:
-    """Register one subcommand per stage, plus `run` for every stage the recipe names."""
-    for name in (*stage_order(), "run"):
-        p = sub.add_parser(name, help=f"run the {name} stage" if name != "run" else "run every stage the recipe names")
-        p.add_argument("recipe", help="recipe YAML (see recipes/)")
-        if name == "push":
-            add_target_flags(p)
-        p.set_defaults(func=_stage_cmd, overrides=True)
+    return f"psycopref dataset run {recipe_path}"

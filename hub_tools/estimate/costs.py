@@ -1,6 +1,6 @@
 """GPU-hours and API dollars of a build, computed from its recipes and measured inputs:
-`psycopref estimate RECIPE --costs [--inputs benchmarks/measured.yaml]`. This module also holds the
-`psycopref estimate` command (peak memory per GPU, `hub_tools.estimate.memory`, without --costs).
+`psycopref estimate RECIPE --costs [--inputs benchmarks/measured.yaml]` (the command: `estimate/cli.py`;
+without --costs it estimates peak memory per GPU, `estimate/memory.py`).
 
 The inputs file (schema `CostInputs`, every number with its basis: measured by a named benchmark, or an
 assumption) holds the build's size, tokens per prompt, answer and judged speech, GPU types (peak bf16
@@ -24,14 +24,13 @@ self-hosted models and the list prices of API models. From a recipe:
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from ..config import RecipeError, Strict, find_recipe_file, load, load_any, parse_overrides
+from ..config import RecipeError, Strict, find_recipe_file, load, load_any
 
 DEFAULT_INPUTS = "benchmarks/measured.yaml"
 PROTOCOLS = ("per_principle", "all_principles_keyed", "all_principles_compact")
@@ -274,42 +273,3 @@ def _bases(inputs: CostInputs) -> list[tuple[str, str]]:
     rows += [(f"serving, {k}", v.basis) for k, v in inputs.serving.models.items()]
     rows += [(f"API price, {k}", v.basis) for k, v in inputs.api_prices.items()]
     return rows
-
-
-def _estimate_cmd(args, extra: list[str]) -> int:
-    from . import memory
-
-    overrides = parse_overrides(extra)
-    if args.costs:
-        inputs = load_inputs(args.inputs)
-        lines = [line for path in args.recipes
-                 for line in recipe_lines(path, inputs, overrides, args.kind, speeches=args.speeches)]
-        print(cost_table(lines, inputs, args.inputs))
-        return 0
-    rows = [(str(path), memory.estimate_recipe(path, overrides, args.kind)) for path in args.recipes]
-    if args.markdown:
-        print(memory.markdown_table(rows))
-        return 0
-    for name, est in rows:
-        print(f"{name}: {est.params:,} parameters, {est.trainable:,} trainable, {est.quantized:,} in 4-bit")
-        for key, gib in est.gib().items():
-            print(f"  {key:<14} {gib:8.2f} GiB")
-        if est.plan.budget_gb is not None:
-            print(f"  budget {est.plan.budget_gb:g} GiB per device: {'fits' if est.fits else 'DOES NOT FIT'}")
-    return 0
-
-
-def add_cli(sub) -> None:
-    from . import memory
-
-    p = sub.add_parser("estimate", help="peak training memory per device of recipes (--costs: GPU-hours and dollars), "
-                       "computed without a GPU", formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=f"{memory.__doc__}\n{__doc__}")
-    p.add_argument("recipes", nargs="+", help="recipe YAML files (recipes/<artifact>/<method>/config_*.yaml)")
-    p.add_argument("--kind", default=None, help="recipe kind when the file is not under recipes/<artifact>/<method>/")
-    p.add_argument("--markdown", action="store_true", help="print one Markdown table (for benchmarks/RESULTS.md)")
-    p.add_argument("--costs", action="store_true", help="GPU-hours and dollars instead (dataset, model and release "
-                   "recipes; hub_tools/costs.py), as a Markdown table")
-    p.add_argument("--inputs", default="benchmarks/measured.yaml", help="measured token counts, throughputs and prices for --costs")
-    p.add_argument("--speeches", type=int, default=None, help="--costs: speeches in the build (default: the inputs' build.speeches)")
-    p.set_defaults(func=_estimate_cmd, overrides=True)

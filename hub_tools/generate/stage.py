@@ -67,7 +67,7 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     """Answer `speeches` (default: `<work_dir>/speeches`); save and return `<work_dir>/responses`."""
     _check_pool(cfg)
     if speeches is None:
-        speeches = load_stage(work_dir, "speeches", "speeches")
+        speeches = load_stage(work_dir, "speeches", "dataset speeches")
     speeches = select_speeches(speeches, cfg.max_speeches, seed)
     tasks = _tasks(speeches, cfg, seed)
 

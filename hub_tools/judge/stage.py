@@ -71,18 +71,18 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
     save `<work_dir>/ratings`, `quarantine.jsonl` and `judge_ledger.json`; return the ratings."""
     work = Path(work_dir)
     if speeches is None:
-        speeches = load_stage(work, "speeches", "speeches")
+        speeches = load_stage(work, "speeches", "dataset speeches")
     texts = {r["id"]: r["text"] for r in speeches}
-    groups = _group(load_stage(work, "responses", "generate") if responses is None else responses)
+    groups = _group(load_stage(work, "responses", "dataset generate") if responses is None else responses)
     bad = [s for s, rs in groups.items() if len(rs) != N_RESPONSES]
     if bad:
         raise StageError(f"judge: speech {bad[0]} has {len(groups[bad[0]])} responses, expected {N_RESPONSES} "
                          f"({len(bad)} such speeches); generate {N_RESPONSES} per speech "
-                         "(members_per_speech x samples_per_member) and rerun `psycopref generate`")
+                         "(members_per_speech x samples_per_member) and rerun `psycopref dataset generate`")
     orphans = sorted(set(groups) - set(texts))
     if orphans:
         raise StageError(f"judge: responses name speech {orphans[0]!r}, which is not in {work / 'speeches'} "
-                         f"({len(orphans)} such speeches); rerun `psycopref generate` after `psycopref speeches`")
+                         f"({len(orphans)} such speeches); rerun `psycopref dataset generate` after `psycopref dataset speeches`")
     all_mode = cfg.mode == "all_principles"
     keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
     units = [(sid, key) for sid in groups for key in keys]

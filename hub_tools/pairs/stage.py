@@ -29,8 +29,8 @@ def run_pairs(cfg: PairsConfig, work_dir: str | Path, *, seed: int = 42, speeche
     """Scrub, split and pair `ratings` (default: `<work_dir>/ratings`) of `speeches` (default:
     `<work_dir>/speeches`); save and return `<work_dir>/pairs`."""
     work = Path(work_dir)
-    speeches = load_stage(work, "speeches", "speeches") if speeches is None else speeches
-    ratings = load_stage(work, "ratings", "judge") if ratings is None else ratings
+    speeches = load_stage(work, "speeches", "dataset speeches") if speeches is None else speeches
+    ratings = load_stage(work, "ratings", "dataset judge") if ratings is None else ratings
     privacy: Counter = Counter()
     if cfg.scrub:
         speeches, c1 = scrub_dataset(speeches, ["text"], keep_toll_free=cfg.keep_toll_free)

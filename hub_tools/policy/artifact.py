@@ -49,7 +49,7 @@ def attach_winrate(recipe: DPORecipe, results: dict, policy: str, folder: Path |
     from .winrate.report import topic_figure
 
     folder = Path(folder or recipe.model_dir)
-    need(folder.parent, folder.name, "train-dpo")
+    need(folder.parent, folder.name, "policy dpo")
     mine = results["policies"][policy]
     settings = mine["settings"]
     n = max((s.get("n_speeches") or 0) for s in settings.values()) if settings else 0
@@ -65,7 +65,7 @@ def push_policy(recipe: DPORecipe, folder: Path | None = None, revision: str | N
     """Publish the policy folder (or `folder`, e.g. a round's checkpoint) as <push.repo_id>, on branch
     `revision` (default: push.revision, else main): the Hub, or `push.hub_dir` locally."""
     folder = Path(folder or recipe.model_dir)
-    need(folder.parent, folder.name, "train-dpo")
+    need(folder.parent, folder.name, "policy dpo")
     if not (folder / TRAIN_RESULTS).is_file():
         log.warning("%s has no %s: is it a policy folder?", folder, TRAIN_RESULTS)
     p = recipe.push

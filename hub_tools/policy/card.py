@@ -24,7 +24,7 @@ from .config import DPOIterRecipe, DPORecipe
 TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
 TRAIN_RESULTS = "train_results.json"
 ROUNDS = "rounds.json"  # DPO-Iter: one entry per round
-WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref eval-policy`
+WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref policy eval`
 TAGS = ["psycopref", "trl", "psychotherapy", "counseling", "mental-health"]
 DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
 METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",
@@ -83,7 +83,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
     """(Re)write folder/README.md from the folder's result files."""
     train = read_json(folder, TRAIN_RESULTS)
     if train is None:
-        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref train-dpo")
+        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref policy dpo")
     base, dataset = recipe.model.base_hub_id, recipe.data.hub_dataset_id
     if base is None:
         raise CardError(f"model.hub_id: the card needs the Hub id of {recipe.model.name_or_path!r}")
@@ -125,7 +125,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
 
 def launch_command(recipe: DPORecipe, recipe_path: str = RECIPE_FILE) -> str:
     """How to train the recipe on the hardware it states."""
-    cmd = "train-dpo-iter" if isinstance(recipe, DPOIterRecipe) else "train-dpo"
+    cmd = "policy dpo-iter" if isinstance(recipe, DPOIterRecipe) else "policy dpo"
     hw = recipe.hardware
     if hw.accelerate_config:
         return (f"accelerate launch --config_file {hw.accelerate_config} --num_processes {hw.gpus} "

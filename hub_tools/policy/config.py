@@ -36,7 +36,7 @@ class PolicyDataSection(DataSection):
 
 
 class DPORecipe(TrainedModelRecipe):
-    """Offline DPO on the dataset's train pairs: `psycopref train-dpo` and `push-policy` read it."""
+    """Offline DPO on the dataset's train pairs: `psycopref policy dpo` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo", description="Trainer checkpoints (trainer/), the model folder (policy_model/), caches and logs.")
     model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
@@ -93,7 +93,7 @@ class IterSection(Strict):
 
 
 class DPOIterRecipe(DPORecipe):
-    """Iterative DPO: `psycopref train-dpo-iter` and `push-policy` read it."""
+    """Iterative DPO: `psycopref policy dpo-iter` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
     server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")

@@ -175,17 +175,17 @@ def _prepare(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, start: str, poo
     it, folder = recipe.iter, recipe.work_path / f"round-{k}"
     if not m.done("speeches"):
         save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / "speeches")
-        m.mark("speeches", n=len(load_stage(folder, "speeches", "train-dpo-iter")))
-    speeches = load_stage(folder, "speeches", "train-dpo-iter")
+        m.mark("speeches", n=len(load_stage(folder, "speeches", "policy dpo-iter")))
+    speeches = load_stage(folder, "speeches", "policy dpo-iter")
     if not m.done("generate"):
         member = _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
         sample_answers(recipe, rt, member, speeches, folder, it.generation.samples)
         m.mark("generate", policy=start, samples=it.generation.samples)
     if not m.done("score"):
-        save_atomic(score_responses(scorer, speeches, load_stage(folder, "responses", "train-dpo-iter")), folder / "scores")
+        save_atomic(score_responses(scorer, speeches, load_stage(folder, "responses", "policy dpo-iter")), folder / "scores")
         m.mark("score", reward_model=it.reward_model)
     if not m.done("pairs"):
-        pairs, facts = reward_pairs(speeches, load_stage(folder, "scores", "train-dpo-iter"), it.min_margin)
+        pairs, facts = reward_pairs(speeches, load_stage(folder, "scores", "policy dpo-iter"), it.min_margin)
         if not len(pairs):
             raise RecipeError(f"round {k}: no speech has two answers whose rewards differ by >= iter.min_margin "
                               f"({it.min_margin}); lower it or sample more answers (iter.generation.samples)")
@@ -206,7 +206,7 @@ def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: 
     m = Manifest(folder, k)
     if not m.done("train"):
         reference = initial if it.reference == "initial" and k > 1 else None
-        report = train_checkpoint(recipe, load_stage(folder, "pairs", "train-dpo-iter"), start, folder / "checkpoint",
+        report = train_checkpoint(recipe, load_stage(folder, "pairs", "policy dpo-iter"), start, folder / "checkpoint",
                                   reference=reference, trainer_dir=folder / "trainer")
         _free_accelerator()
         if state.is_main_process:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..commands import add_target_flags
 from ..config import parse_overrides
 from .plan import make_plan
 
@@ -32,12 +33,11 @@ def _cmd(args, extra: list[str]) -> int:
 
 
 def add_cli(sub) -> None:
-    p = sub.add_parser("release", help="publish every artifact of a release recipe with one version tag and linked cards")
+    p = sub.add_parser("release", help="publish every artifact of a release under one version tag")
     p.add_argument("recipe", help="release recipe (recipes/psycopref/release/config_*.yaml)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (repo ids, files, sizes, tag); touch nothing")
     p.add_argument("--json", action="store_true", help="print the plan (or the pushes) as JSON")
-    p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-    p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
+    add_target_flags(p)
     p.add_argument("--only", nargs="+", metavar="NAME", help="publish only these artifacts (the cards still link all)")
     p.add_argument("--allow-dev", action="store_true", help="allow a development or pre-release version")
     p.add_argument("--no-tag", action="store_true", help="push without the version tag (e.g. redeploying the Space between releases)")

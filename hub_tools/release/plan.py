@@ -49,7 +49,7 @@ class ArtifactEntry(Strict):
     repo_id: str | None = Field(None, description="Repo id to publish as; default <org>/<the repo name its recipe gives it> (the Space: <org>/PsyCoPref-Space).")
     config: str | None = Field(None, description="Space only: the Space config deployed as its config.yaml: a file of the Space folder (config.local.yaml) or a path; default: the folder's own config.yaml.")
     build: Literal["if_missing", "never"] = Field("if_missing", description="if_missing: build a missing folder with its recipe first; never: a missing folder is an error (hosted CI trains nothing).")
-    fetch: str | None = Field(None, description="Branch of the artifact's own repo to download a missing folder from, where a GPU machine pushed it (e.g. `psycopref push-reward RECIPE --hub --push.revision candidate`); tried before building.")
+    fetch: str | None = Field(None, description="Branch of the artifact's own repo to download a missing folder from, where a GPU machine pushed it (e.g. `psycopref reward push RECIPE --hub --push.revision candidate`); tried before building.")
 
     @field_validator("kind")
     @classmethod

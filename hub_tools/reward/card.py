@@ -45,7 +45,7 @@ def write_card(recipe: RewardRecipe, folder: Path, repo_id: str) -> Path:
     """(Re)write folder/README.md (and its figure, when evaluated) from the folder's result files."""
     train = read_json(folder, TRAIN_RESULTS)
     if train is None:
-        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref train-reward")
+        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref reward train")
     evals = read_json(folder, EVAL_RESULTS)
     figure = reliability_figure(folder, evals["reliability"], evals["ece_bins"]) if evals else None
     card_data, context = card_context(recipe, train, evals, repo_id, figure)
@@ -66,11 +66,11 @@ def _metric_row(name: str, m: dict) -> dict[str, str]:
 def launch_command(recipe: RewardRecipe, recipe_path: str = RECIPE_FILE) -> str:
     """How to train and evaluate the recipe on the hardware it states."""
     hw = recipe.hardware
-    train = f"psycopref train-reward {recipe_path}"
+    train = f"psycopref reward train {recipe_path}"
     if hw.accelerate_config:
         train = (f"accelerate launch --config_file {hw.accelerate_config} --num_processes {hw.gpus} "
-                 f"-m hub_tools.cli train-reward {recipe_path}")
-    return f"{train}\npsycopref eval-reward {recipe_path}"
+                 f"-m hub_tools.cli reward train {recipe_path}")
+    return f"{train}\npsycopref reward eval {recipe_path}"
 
 
 def _hyperparameters(recipe: RewardRecipe, train: dict[str, Any]) -> list[dict[str, str]]:

@@ -46,7 +46,7 @@ class EvalSection(Strict):
 
 
 class RewardRecipe(TrainedModelRecipe):
-    """A reward-model run: `psycopref train-reward`, `eval-reward` and `push-reward` read it."""
+    """A reward-model run: `psycopref reward train`, `reward eval` and `reward push` read it."""
 
     work_dir: str = Field("runs/reward", description="Trainer checkpoints (trainer/), the model folder (reward_model/), caches and logs.")
     seed: int = Field(42, description="Seed of the dev split, the subsets and the HelpSteer2 sample (training.seed seeds the trainer).")

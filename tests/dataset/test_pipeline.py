@@ -162,6 +162,12 @@ def test_the_stage_registry_drives_the_run_order(tmp_path):
         out = run_stages(validate_recipe(recipe), ["count", "speeches"])
         assert list(out) == ["speeches", "count"] and out["count"] == 5
         assert (tmp_path / "w" / "count.txt").read_text() == "5"
+        from hub_tools.cli import main  # it is a command too
+
+        path = tmp_path / "r.yaml"
+        path.write_text(json.dumps({**recipe, "speeches": {"sources": [{"name": "bundled", "limit": 4}]}}))
+        assert main(["dataset", "speeches", str(path)]) == 0 and main(["dataset", "count", str(path)]) == 0
+        assert (tmp_path / "w" / "count.txt").read_text() == "4"
     finally:
         STAGES.unregister("count")
     assert "count" not in stage_order()

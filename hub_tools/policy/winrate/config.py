@@ -1,7 +1,7 @@
 """The win-rate evaluation's recipe (paper §4.2, Table 2): which policies answer which test speeches, the
 reference model they are compared with, the pairwise judge, the two settings and the bootstrap.
 
-Recipes live in `recipes/<model>/eval/config_<variant>.yaml` and are read with `psycopref eval-policy`.
+Recipes live in `recipes/<model>/eval/config_<variant>.yaml` and are read with `psycopref policy eval`.
 """
 
 from __future__ import annotations

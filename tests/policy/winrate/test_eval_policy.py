@@ -1,6 +1,6 @@
 """The win-rate evaluation with fake backends: the pairwise judge step (both orders, mapping back, swap
 consistency, cache, invalid answers), the length-constrained prompt, the test-speech loader, the recipes,
-and `psycopref eval-policy` end to end (JSON, markdown, PNG)."""
+and `psycopref policy eval` end to end (JSON, markdown, PNG)."""
 
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ def test_eval_policy_end_to_end(tmp_path, capsys):
     path = tmp_path / "recipes" / "m" / "eval" / "config_test.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(yaml.safe_dump(_recipe(tmp_path, root)))
-    assert main(["eval-policy", str(path), "--bootstrap.samples", "100"]) == 0
+    assert main(["policy", "eval", str(path), "--bootstrap.samples", "100"]) == 0
     printed = capsys.readouterr().out
     work = tmp_path / "eval"
     results = json.loads((work / "winrate.json").read_text())
