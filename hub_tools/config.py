@@ -111,10 +111,11 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def load(schema: type[R], path: str | Path, overrides: dict[str, Any] | None = None) -> R:
-    """Read a recipe file, merge CLI overrides into it and validate it against `schema`."""
-    path = Path(path)
-    if not path.is_file():
+    """Read a recipe file (`locate_recipe`), merge CLI overrides into it and validate it against `schema`."""
+    found = locate_recipe(path)
+    if found is None:
         raise RecipeError(f"recipe not found: {path}")
+    path = found
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
@@ -209,16 +210,25 @@ def packaged_recipe(rel: str | Path) -> Path:
     return Path(str(resources.files("hub_tools.recipes").joinpath(*Path(rel).parts)))
 
 
-def find_recipe_file(path: str | Path) -> Path:
+def locate_recipe(path: str | Path) -> Path | None:
     """A recipe (or accelerate config) a command or another recipe names: as given (relative to the working
-    dir), else `recipes/...` inside the installed package, so a wheel finds its own recipes anywhere."""
+    dir), else `recipes/...` inside the installed package, so any install finds its own recipes from any
+    folder; None when neither exists."""
     if Path(path).is_file():
         return Path(path)
     if Path(path).parts[:1] == ("recipes",):
         packaged = packaged_recipe(Path(*Path(path).parts[1:]))
         if packaged.is_file():
             return packaged
-    raise RecipeError(f"file named by the recipe not found: {path}")
+    return None
+
+
+def find_recipe_file(path: str | Path) -> Path:
+    """`locate_recipe`, or an error naming the missing file."""
+    found = locate_recipe(path)
+    if found is None:
+        raise RecipeError(f"file named by the recipe not found: {path}")
+    return found
 
 
 def recipe_kind(path: str | Path) -> str:

@@ -88,7 +88,7 @@ class SpaceConfig(Strict):
     votes: VotesSection = Field(default_factory=VotesSection, description="Where blind A/B votes go.")
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input length, concurrency and queue bounds.")
     examples: int = Field(8, ge=0, le=64, description="Bundled client speeches offered as one-click examples (a spread over topics).")
-    crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/space/data/crisis.yaml), same format.")
+    crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/arena/data/crisis.yaml), same format.")
 
     @model_validator(mode="after")
     def _distinct_names(self) -> SpaceConfig:

@@ -15,7 +15,7 @@ def _estimate_cmd(args, extra: list[str]) -> int:
         inputs = costs.load_inputs(args.inputs)
         lines = [line for path in args.recipes
                  for line in costs.recipe_lines(path, inputs, overrides, args.kind, speeches=args.speeches)]
-        print(costs.cost_table(lines, inputs, args.inputs))
+        print(costs.cost_table(lines, inputs, args.inputs or costs.default_inputs()))
         return 0
     rows = [(str(path), memory.estimate_recipe(path, overrides, args.kind)) for path in args.recipes]
     if args.markdown:
@@ -38,6 +38,7 @@ def add_cli(sub) -> None:
     p.add_argument("--markdown", action="store_true", help="print one Markdown table (for benchmarks/RESULTS.md)")
     p.add_argument("--costs", action="store_true", help="GPU-hours and dollars instead (dataset, model and release "
                    "recipes; hub_tools/estimate/costs.py), as a Markdown table")
-    p.add_argument("--inputs", default="benchmarks/measured.yaml", help="measured token counts, throughputs and prices for --costs")
+    p.add_argument("--inputs", default=None, help="--costs: measured token counts, throughputs and prices (default: the "
+                   "package's hub_tools/estimate/data/measured.yaml)")
     p.add_argument("--speeches", type=int, default=None, help="--costs: speeches in the build (default: the inputs' build.speeches)")
     p.set_defaults(func=_estimate_cmd, overrides=True)

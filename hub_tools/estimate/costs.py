@@ -1,5 +1,5 @@
 """GPU-hours and API dollars of a build, computed from its recipes and measured inputs:
-`psycopref estimate RECIPE --costs [--inputs benchmarks/measured.yaml]` (the command: `estimate/cli.py`;
+`psycopref estimate RECIPE --costs [--inputs FILE]` (the command: `estimate/cli.py`;
 without --costs it estimates peak memory per GPU, `estimate/memory.py`).
 
 The inputs file (schema `CostInputs`, every number with its basis: measured by a named benchmark, or an
@@ -32,7 +32,7 @@ from pydantic import Field
 
 from ..config import RecipeError, Strict, find_recipe_file, load, load_any
 
-DEFAULT_INPUTS = "benchmarks/measured.yaml"
+INPUTS_FILE = "data/measured.yaml"  # the default inputs, inside this package (any install, any working dir)
 PROTOCOLS = ("per_principle", "all_principles_keyed", "all_principles_compact")
 
 
@@ -123,8 +123,16 @@ class CostLine:
     counted: bool = True  # False: an alternative shown beside the recipe's choice, not in the total
 
 
-def load_inputs(path: str | Path = DEFAULT_INPUTS) -> CostInputs:
-    return load(CostInputs, path)
+def default_inputs() -> Path:
+    """The inputs shipped with the package (`hub_tools/estimate/data/measured.yaml`)."""
+    from importlib import resources
+
+    return Path(str(resources.files("hub_tools.estimate").joinpath(INPUTS_FILE)))
+
+
+def load_inputs(path: str | Path | None = None) -> CostInputs:
+    """The cost inputs of `path`, by default the packaged ones."""
+    return load(CostInputs, path or default_inputs())
 
 
 def gpu_type(device: str, inputs: CostInputs, source: str = "inputs") -> GpuType:

@@ -45,7 +45,7 @@ class ArtifactEntry(Strict):
     kind: str = Field(..., description="dataset, reward, dpo, dpo-iter or space (a kind of `hub_tools.kinds` that makes a Hub artifact); says which recipe schema reads `recipe` and which repo type it is.")
     recipe: str | None = Field(None, description="The recipe that builds it (a path, or recipes/... inside the installed package); its output folder and repo id come from it. Not for the Space.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Keys merged into that recipe, as CLI flags would be, e.g. {work_dir: runs/demo/reward}.")
-    folder: str | None = Field(None, description="An already-built folder to publish instead of the recipe's output folder; for the Space its folder (default ./spaces, else the packaged copy).")
+    folder: str | None = Field(None, description="An already-built folder to publish instead of the recipe's output folder; for the Space its folder (default: the package's spaces/).")
     repo_id: str | None = Field(None, description="Repo id to publish as; default <org>/<the repo name its recipe gives it> (the Space: <org>/PsyCoPref-Space).")
     config: str | None = Field(None, description="Space only: the Space config deployed as its config.yaml: a file of the Space folder (config.local.yaml) or a path; default: the folder's own config.yaml.")
     build: Literal["if_missing", "never"] = Field("if_missing", description="if_missing: build a missing folder with its recipe first; never: a missing folder is an error (hosted CI trains nothing).")
