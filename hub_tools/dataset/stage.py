@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import HubTarget
 from ..hub.push import PushResult, push_folder
-from ..io import load_stage, need
+from ..io import PAIRS, RATINGS_SPLIT, SPEECHES_SPLIT, load_stage, need
 from ..kinds import KINDS
 from ..pairs.build import to_release
 from ..paper.prompts import rating_template, template_hash
@@ -29,7 +29,7 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
     published (its `generate.pool` names the pool in the card). The card's licence is `cfg.license`, or
     derived from the sources of the speeches published (their `source` column)."""
     work = Path(work_dir)
-    pairs = load_stage(work, "pairs", "dataset pairs")
+    pairs = load_stage(work, PAIRS, "dataset pairs")
     report = json.loads(need(work, "pairs_report.json", "dataset pairs").read_text())
     privacy = report.pop("privacy", {})
     ledger = json.loads(need(work, "judge_ledger.json", "dataset judge").read_text())
@@ -47,8 +47,8 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
         reports["expert_validation_md"] = ev.read_text()
     out = build_repo(
         work / OUTPUT_DIR,
-        speeches=load_stage(work, "speeches_split", "dataset pairs"),
-        ratings=load_stage(work, "ratings_split", "dataset pairs"),
+        speeches=load_stage(work, SPEECHES_SPLIT, "dataset pairs"),
+        ratings=load_stage(work, RATINGS_SPLIT, "dataset pairs"),
         pairs=pairs, release=to_release(pairs), recipe=recipe, reports=reports,
         repo_id=cfg.repo_id, pretty_name=cfg.pretty_name, license=cfg.license,
     )

@@ -17,14 +17,13 @@ from pathlib import Path
 from datasets import Dataset, Features, Value
 
 from ..config import RecipeError, Responder
-from ..io import load_stage, save_atomic
+from ..io import RESPONSES, SPEECHES, load_stage, save_atomic
 from ..paper.prompts import responding_messages
 from ..serving.runtime import Runtime, run_parallel
 from .config import GenerateConfig
 
 log = logging.getLogger("psycopref")
 
-OUTPUT_DIR = "responses"
 RESPONSE_FEATURES = Features({
     "speech_id": Value("string"), "response_id": Value("string"), "member": Value("string"),
     "model": Value("string"), "response": Value("string"),
@@ -67,7 +66,7 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     """Answer `speeches` (default: `<work_dir>/speeches`); save and return `<work_dir>/responses`."""
     _check_pool(cfg)
     if speeches is None:
-        speeches = load_stage(work_dir, "speeches", "dataset speeches")
+        speeches = load_stage(work_dir, SPEECHES, "dataset speeches")
     speeches = select_speeches(speeches, cfg.max_speeches, seed)
     tasks = _tasks(speeches, cfg, seed)
 
@@ -87,6 +86,6 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     results = run_parallel(answer, len(tasks), cfg.concurrency, "generate", "resp")
     cached = sum(hit for _, hit in results)
     ds = Dataset.from_list([row for row, _ in results], features=RESPONSE_FEATURES)
-    out = save_atomic(ds, Path(work_dir) / OUTPUT_DIR)
+    out = save_atomic(ds, Path(work_dir) / RESPONSES)
     log.info("generate: %d responses to %d speeches (%d from cache) -> %s", len(ds), len(speeches), cached, out)
     return ds

