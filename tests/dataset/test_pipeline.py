@@ -34,12 +34,8 @@ class FakePolicy(Backend):
     name = "fake-policy"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url=None):
-        super().__init__(endpoint, managed_url)
-        self.model = endpoint.model
-
     def chat(self, messages, params, json_schema=None):
-        SCRIPT.record({"model": self.model, "messages": messages, "params": params})
+        SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params})
         speech = messages[-1]["content"].split("Client Speech: ", 1)[1]
         return Completion(f"quality {QUALITY_OF_SEED[params['seed']]} answer to {speech[:20]}", 30, 8)
 

@@ -186,9 +186,6 @@ KILL_SCRIPT = textwrap.dedent(r'''
     @register_backend("fake-slow")
     class Slow(Backend):
         name, supports_json_schema = "fake-slow", False
-        def __init__(self, endpoint, managed_url=None):
-            super().__init__(endpoint, managed_url)
-            self.model = endpoint.model
         def chat(self, messages, params, json_schema=None):
             with lock:
                 started[0] += 1
@@ -198,7 +195,7 @@ KILL_SCRIPT = textwrap.dedent(r'''
                     f.write(f"{n}\n")
                 time.sleep(300)
             time.sleep(0.05)
-            key = json.dumps([self.model, messages])
+            key = json.dumps([self.endpoint.model, messages])
             with lock, log.open("a") as f:
                 f.write(key + "\n")
             return Completion("answer " + key, 3, 5)

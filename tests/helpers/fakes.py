@@ -44,17 +44,13 @@ class FakeGenBackend(Backend):
     name = "fake-gen"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url: str | None = None):
-        super().__init__(endpoint, managed_url)
-        self.model = endpoint.model
-
     def chat(self, messages: list[dict], params: dict, json_schema: dict | None = None) -> Completion:
-        n = SCRIPT.record({"model": self.model, "messages": messages, "params": params, "schema": json_schema})
+        n = SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params, "schema": json_schema})
         if SCRIPT.fail_from is not None and n >= SCRIPT.fail_from:
             raise ConnectionError(f"fake backend down at call {n}")
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         speech = messages[-1]["content"].split("Client Speech: ", 1)[1]
-        return Completion(f"  {self.model}|{system}|{speech}\n", prompt_tokens=len(speech), completion_tokens=7)
+        return Completion(f"  {self.endpoint.model}|{system}|{speech}\n", prompt_tokens=len(speech), completion_tokens=7)
 
 
 
@@ -65,12 +61,8 @@ class FakeJudgeBackend(Backend):
     name = "fake-judge"
     supports_json_schema = True
 
-    def __init__(self, endpoint, managed_url: str | None = None):
-        super().__init__(endpoint, managed_url)
-        self.model = endpoint.model
-
     def chat(self, messages: list[dict], params: dict, json_schema: dict | None = None) -> Completion:
-        call = {"model": self.model, "messages": messages, "params": params, "schema": json_schema}
+        call = {"model": self.endpoint.model, "messages": messages, "params": params, "schema": json_schema}
         n = SCRIPT.record(call)
         if SCRIPT.fail_from is not None and n >= SCRIPT.fail_from:
             raise ConnectionError(f"fake judge down at call {n}")

@@ -50,10 +50,6 @@ class FakeRanker(Backend):
     name = "fake-ranker"
     supports_json_schema = True
 
-    def __init__(self, endpoint, managed_url=None):
-        super().__init__(endpoint, managed_url)
-        self.model = endpoint.model
-
     def chat(self, messages, params, json_schema=None):
         prompt = messages[-1]["content"]
         RANKER.calls.append({"prompt": prompt, "schema": json_schema})

@@ -37,12 +37,8 @@ class FakeCounsellor(Backend):
     name = "fake-counsellor"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url=None):
-        super().__init__(endpoint, managed_url)
-        self.model = endpoint.model
-
     def chat(self, messages, params, json_schema=None):
-        SCRIPT.record({"model": self.model, "messages": messages, "params": params})
+        SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params})
         prompt = messages[-1]["content"]
         tag = GOOD if "#win" in prompt else POOR if "#lose" in prompt else "plain"
         wanted = _WANTED.search(prompt)
