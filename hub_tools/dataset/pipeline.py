@@ -21,7 +21,7 @@ from ..config import (
     RecipeError,
     ServerConfig,
     Strict,
-    load,
+    load_any,
     public_dump,
     save_resolved,
     validate,
@@ -86,8 +86,8 @@ def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """A dataset recipe from a YAML file, with CLI overrides merged in."""
-    return load(Recipe, path, overrides)
+    """A dataset recipe from a YAML file, with CLI overrides merged in (`config.load_any` of kind dataset)."""
+    return load_any(path, overrides, kind="dataset")
 
 
 def _section(recipe: Recipe, name: str):
