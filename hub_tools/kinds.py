@@ -28,8 +28,9 @@ RECIPE_FILE = "recipe.yaml"  # the resolved recipe (as published) in every artif
 
 
 @dataclass(frozen=True)
-class ArtifactKind:
-    """One kind of recipe and, when it makes a Hub artifact, how that artifact is built and published."""
+class RecipeKind:
+    """One kind of recipe (or, for the Space, of artifact without a recipe) and, when it makes a Hub artifact,
+    how that artifact is built and published."""
 
     name: str  # the method folder of its recipes: recipes/<artifact>/<name>/config_*.yaml
     title: str  # how plans and cards name one ("reward model")
@@ -54,37 +55,37 @@ class ArtifactKind:
         return self.repo_type is not None
 
 
-KINDS: Registry[ArtifactKind] = Registry("recipe kind", RecipeError)  # in pipeline order: the release pushes so
+KINDS: Registry[RecipeKind] = Registry("recipe kind", RecipeError)  # in pipeline order: the release pushes so
 
 
-def register_kind(kind: ArtifactKind) -> ArtifactKind:
+def register_kind(kind: RecipeKind) -> RecipeKind:
     """Make recipes under recipes/<artifact>/<kind.name>/ readable (and, with a repo type, releasable)."""
     return KINDS.register(kind.name)(kind)
 
 
-def publishing_kinds() -> list[ArtifactKind]:
+def publishing_kinds() -> list[RecipeKind]:
     """The kinds that make a Hub artifact, in the order a release pushes them."""
     return [k for k in (KINDS.get(n) for n in KINDS) if k.publishes]
 
 
-register_kind(ArtifactKind(
+register_kind(RecipeKind(
     "dataset", "dataset", "hub_tools.dataset.pipeline:Recipe", "dataset", "dataset_repo",
     build="hub_tools.dataset.pipeline:build_dataset", command="hub_tools.dataset.pipeline:launch_command",
     demo="psycopref/dataset/config_demo.yaml"))
-register_kind(ArtifactKind(
+register_kind(RecipeKind(
     "reward", "reward model", "hub_tools.reward.config:RewardRecipe", "model", "reward_model",
     build="hub_tools.reward.train:build_reward", card="hub_tools.reward.card:write_card",
     command="hub_tools.reward.card:launch_command", demo="smollm2-135m-instruct/reward/config_demo.yaml"))
-register_kind(ArtifactKind(
+register_kind(RecipeKind(
     "dpo", "DPO policy", "hub_tools.policy.config:DPORecipe", "model", "policy_model",
     build="hub_tools.policy.train:train_dpo", card="hub_tools.policy.card:write_card",
     command="hub_tools.policy.card:launch_command", demo="smollm2-135m-instruct/dpo/config_demo.yaml"))
-register_kind(ArtifactKind(
+register_kind(RecipeKind(
     "dpo-iter", "DPO-Iter policy", "hub_tools.policy.config:DPOIterRecipe", "model", "policy_model",
     build="hub_tools.policy.iterate:train_dpo_iter", card="hub_tools.policy.card:write_card",
     command="hub_tools.policy.card:launch_command", demo="smollm2-135m-instruct/dpo-iter/config_demo.yaml"))
-register_kind(ArtifactKind(
+register_kind(RecipeKind(
     "eval", "win-rate evaluation", "hub_tools.policy.winrate.config:EvalRecipe",
     demo="smollm2-135m-instruct/eval/config_demo.yaml"))
-register_kind(ArtifactKind("release", "release", "hub_tools.release.plan:ReleaseRecipe"))
-register_kind(ArtifactKind("space", "Space", None, "space"))
+register_kind(RecipeKind("release", "release", "hub_tools.release.plan:ReleaseRecipe"))
+register_kind(RecipeKind("space", "Space", None, "space"))

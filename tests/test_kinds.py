@@ -9,7 +9,7 @@ from pydantic import Field
 
 from hub_tools.config import RecipeError, Strict, load_any
 from hub_tools.demo import STEPS, demo_recipe_path
-from hub_tools.kinds import KINDS, ArtifactKind, publishing_kinds, register_kind
+from hub_tools.kinds import KINDS, RecipeKind, publishing_kinds, register_kind
 from hub_tools.release.plan import ArtifactEntry
 
 
@@ -43,7 +43,7 @@ def test_a_registered_kind_is_read_from_its_method_folder(tmp_path):
     path.write_text(yaml.safe_dump({"size": 3}))
     with pytest.raises(RecipeError, match="'toy' is not a method"):
         load_any(path)
-    register_kind(ArtifactKind("toy", "toy artifact", f"{__name__}:ToyRecipe", "model", "toy_model"))
+    register_kind(RecipeKind("toy", "toy artifact", f"{__name__}:ToyRecipe", "model", "toy_model"))
     try:
         assert load_any(path).size == 3
         assert "toy" in [k.name for k in publishing_kinds()]

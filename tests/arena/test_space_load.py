@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from hub_tools.arena.load import drive, percentile
+from hub_tools.arena.visitors import drive, percentile
 from hub_tools.serving.policy_client import PolicyClient
 
 from fault_server import serve_faults
