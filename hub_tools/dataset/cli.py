@@ -8,7 +8,8 @@
     psycopref dataset push RECIPE [--hub-dir DIR | --hub]          publish the folder
     psycopref dataset run RECIPE [...]                             every stage the recipe names, in order
 
-A stage registered in `pipeline.STAGES` gets its command here too. The old top-level names (`psycopref
+`build` runs the stage a recipe's `stages:` list calls `dataset` (its section is `dataset:` too). A stage
+registered in `pipeline.STAGES` gets its command here too. The old top-level names (`psycopref
 speeches`, ..., `psycopref push`, `psycopref run`, `psycopref dataset RECIPE`) still work for one release.
 """
 
