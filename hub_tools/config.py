@@ -240,7 +240,8 @@ def load_any(path: str | Path, overrides: dict[str, Any] | None = None, kind: st
     """THE way to read a recipe: with the schema of its kind (`kind`, else its method folder's name), from the
     kinds table (`hub_tools.kinds`), CLI `overrides` merged in."""
     kind = kind or recipe_kind(path)
-    if kind not in KINDS:
+    methods = sorted(name for name in KINDS if KINDS.get(name).schema)  # the Space has no recipe
+    if kind not in methods:
         raise RecipeError(f"{path}: cannot tell which kind of recipe this is: its folder {kind!r} is not a method "
-                          f"({', '.join(KINDS.names())}); put it under recipes/<artifact>/<method>/ or name the kind")
+                          f"({', '.join(methods)}); put it under recipes/<artifact>/<method>/ or name the kind")
     return load(KINDS.get(kind).load("schema"), path, overrides)
