@@ -23,8 +23,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hub_tools.config import ServerConfig
-from hub_tools.generate.stage import GenerateConfig, PoolMember, run_generate
+from hub_tools.config import Responder, ServerConfig
+from hub_tools.generate.config import GenerateConfig
+from hub_tools.generate.stage import run_generate
 from hub_tools.paper.prompts import responding_messages
 from hub_tools.serving.llama_server import LlamaServer
 from hub_tools.serving.runtime import Runtime
@@ -51,7 +52,7 @@ def raw(url: str, texts: list[str], concurrency: int) -> tuple[float, int]:
 
 def toolkit(url: str, speeches, concurrency: int, work: Path) -> tuple[float, int]:
     """The same requests through run_generate: one member answering each speech once."""
-    member = PoolMember(name="smollm2", backend="llamacpp", model="smollm2", base_url=url, params=PARAMS)
+    member = Responder(name="smollm2", backend="llamacpp", model="smollm2", base_url=url, params=PARAMS)
     cfg = GenerateConfig(pool=[member], members_per_speech=1, concurrency=concurrency)
     with Runtime(work) as rt:
         start = time.perf_counter()

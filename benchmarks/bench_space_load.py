@@ -35,7 +35,7 @@ from pathlib import Path
 from hub_tools.arena.app import create_space, example_speeches
 from hub_tools.arena.compare import Policies
 from hub_tools.arena.config import load_space_config
-from hub_tools.arena.load import drive, percentile
+from hub_tools.arena.visitors import drive, percentile
 from hub_tools.serving.llama_server import free_port
 from hub_tools.serving.policy_client import PolicyClient
 

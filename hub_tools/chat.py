@@ -24,9 +24,9 @@ from .serving.policy_client import PolicyClient
 def find_policy(path: str | Path, name: str) -> tuple[Endpoint, str | None, ServerConfig]:
     """(endpoint, system prompt, server config) of the policy or pool member `name` in a Space config or a
     recipe (an eval recipe's `policies`, a dataset recipe's `generate.pool`)."""
-    from .config import RECIPE_KINDS
+    from .kinds import KINDS
 
-    if recipe_kind(path) in RECIPE_KINDS:
+    if recipe_kind(path) in KINDS:
         recipe = load_any(path)
         members = getattr(recipe, "policies", None) or getattr(getattr(recipe, "generate", None), "pool", None) or []
         server = getattr(recipe, "server", None) or ServerConfig()
@@ -96,7 +96,7 @@ def _chat(args) -> int:
 
 
 def add_cli(sub) -> None:
-    chat = sub.add_parser("chat", help="one streamed answer from a served policy (TGI, vLLM, llama.cpp)")
+    chat = sub.add_parser("chat", help="one streamed answer from a served policy (TGI, vLLM, ...)")
     chat.add_argument("speech", nargs="?", help="the client speech ('-' or nothing: read standard input)")
     chat.add_argument("--endpoint", help="server URL: TGI's root (http://host:8080), vLLM's or llama.cpp's .../v1, "
                                          "or 'managed' for the toolkit's own llama.cpp server")

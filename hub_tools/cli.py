@@ -1,33 +1,24 @@
 """psycopref: build PsyCoPref preference data, reward models and policies, Hub-native.
 
-The root parser; each area (the dataset pipeline, the demo, evaluation) registers its own subcommands:
+Commands are grouped by the artifact they make; each area registers its own (`add_cli`):
 
-    psycopref speeches RECIPE [--section.key value ...]   collect client speeches
-    psycopref generate RECIPE [...]                        model-pool responses
-    psycopref judge RECIPE [...]                           principle ratings
-    psycopref pairs RECIPE [...]                           split + preference pairs (+ privacy scrub)
-    psycopref dataset RECIPE [...]                         the dataset repo folder with its card
-    psycopref push RECIPE [--hub-dir DIR | --hub]          publish the folder
-    psycopref run RECIPE [...]                             every stage the recipe names, in order
-    psycopref demo [--work-dir DIR] [--hub-dir DIR]        the whole pipeline offline on the embedded default
-    psycopref annotate export|score ...                    expert-validation sheets (paper §3.4)
-    psycopref train-reward RECIPE [...]                    Bradley-Terry reward model (paper §4.1) + its repo folder
-    psycopref eval-reward RECIPE [...]                     test metrics, calibration, baselines -> folder and card
-    psycopref push-reward RECIPE [--hub-dir DIR | --hub]   publish the reward model folder
-    psycopref train-dpo RECIPE [...]                       offline DPO policy (paper §4.2) + its repo folder
-    psycopref train-dpo-iter RECIPE [...]                  iterative DPO with a reward model, resumable rounds
-    psycopref push-policy RECIPE [--hub-dir DIR | --hub]   publish the policy folder
-    psycopref estimate RECIPE [...] [--markdown|--costs]   peak training memory per GPU, or GPU-hours and dollars
-    psycopref eval-policy RECIPE [...]                     win rates against a reference model (paper Table 2)
-    psycopref chat --endpoint URL [SPEECH]                 one streamed answer from a served policy (TGI, vLLM, llama.cpp)
-    psycopref space run|deploy [...]                       the comparison Space: launch it locally, or upload it to the Hub
-    psycopref release RECIPE [--dry-run] [--hub]           publish every artifact of a release with one version tag
+    psycopref dataset speeches|generate|judge|pairs|build|push|run RECIPE   the preference dataset, stage by stage
+    psycopref reward train|eval|push RECIPE                                 Bradley-Terry reward models (paper §4.1)
+    psycopref policy dpo|dpo-iter|eval|push RECIPE                          DPO / DPO-Iter policies, win rates (§4.2)
+    psycopref space run|deploy [...]                                        the comparison Space, locally or on the Hub
+    psycopref release RECIPE [--dry-run] [--hub]                            every artifact of a release, one version tag
+    psycopref estimate RECIPE [...] [--markdown|--costs]                    memory per GPU, or GPU-hours and dollars
+    psycopref annotate export|score ...                                     expert-validation sheets (paper §3.4)
+    psycopref demo [--work-dir DIR] [--hub-dir DIR]                         the whole pipeline offline, on the CPU
+    psycopref chat --endpoint URL [SPEECH]                                  one streamed answer from a served policy
 
-Flags after the recipe override its keys (`--judge.mode per_principle`); unknown keys are an error.
-Every stage resumes: finished model calls are cached in the work dir and never paid for twice.
-Ctrl-C (or SIGTERM) stops sending, waits up to $PSYCOPREF_STOP_GRACE seconds (30) for calls in flight,
-says how many calls finished and exits 130 (143 for SIGTERM). Errors you can fix (a bad recipe or input file, a missing stage output, an unreachable endpoint) are
-one line; anything else is a bug and keeps its traceback. `-v` shows tracebacks always.
+`psycopref <group> --help` lists a group's commands. Flags after a recipe override its keys
+(`--judge.mode per_principle`); unknown keys are an error. Every stage resumes: finished model calls are
+cached in the work dir and never paid for twice. Ctrl-C (or SIGTERM) stops sending, waits up to
+$PSYCOPREF_STOP_GRACE seconds (30) for calls in flight, says how many calls finished and exits 130 (143 for
+SIGTERM). Errors you can fix (a bad recipe or input file, a missing stage output, an unreachable endpoint)
+are one line; anything else is a bug and keeps its traceback. `-v` shows tracebacks always. The old command
+names (`train-reward`, `psycopref run`, ...) still work for one release and say which command replaces them.
 """
 
 from __future__ import annotations
@@ -41,11 +32,12 @@ import sys
 import threading
 import traceback
 
+from .commands import translate
 from .errors import Interrupted, PsycoprefError
 
-AREAS = ("hub_tools.dataset.pipeline", "hub_tools.demo", "hub_tools.annotate.pair_sheets", "hub_tools.reward.cli",
-         "hub_tools.policy.cli", "hub_tools.policy.winrate.evaluate", "hub_tools.estimate.costs", "hub_tools.chat",
-         "hub_tools.arena.cli", "hub_tools.release.plan")  # each has add_cli(subparsers)
+AREAS = ("hub_tools.dataset.cli", "hub_tools.reward.cli", "hub_tools.policy.cli", "hub_tools.arena.cli",
+         "hub_tools.release.cli", "hub_tools.estimate.cli", "hub_tools.annotate.cli", "hub_tools.demo",
+         "hub_tools.chat")  # each registers its commands with add_cli(subparsers), in this order in --help
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -59,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="Log HTTP requests and library chatter; show tracebacks of every error.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for area in AREAS:
         importlib.import_module(area).add_cli(sub)
     return parser
@@ -99,7 +91,7 @@ def _interrupted(err: KeyboardInterrupt) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(translate(sys.argv[1:] if argv is None else list(argv)))
     takes_overrides = getattr(args, "overrides", False)
     if extra and not takes_overrides:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import PsycoprefError
+from .errors import RecipeError
+from .kinds import KINDS
 
-
-class RecipeError(PsycoprefError, ValueError):
-    """A recipe that cannot be used; the message names the file and the key."""
+__all__ = ["RecipeError"]  # defined in errors (below the kinds table), read from here by every area
 
 
 class Strict(BaseModel):
@@ -61,6 +60,15 @@ class Endpoint(Strict):
                 raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'} in [{low}, {high}], "
                                  f"got {value!r}")
         return params
+
+
+class Responder(Endpoint):
+    """A model that answers client speeches: an endpoint with a name and an optional system prompt. A member of
+    the generate stage's pool (paper Table 5), a policy or the reference of a win-rate evaluation, a column of
+    the comparison Space, the current policy of a DPO-Iter round."""
+
+    name: str = Field(..., description="Unique name of the responder; recorded as the response's model (chosen_model/rejected_model).")
+    system_prompt: str | None = Field(None, description="Optional system message before the Responding Prompt.")
 
 
 class ServerConfig(Strict):
@@ -216,12 +224,14 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def load(schema: type[R], path: str | Path, overrides: dict[str, Any] | None = None) -> R:
-    """Read a recipe file, merge CLI overrides into it and validate it against `schema`.
+    """Read a recipe file (`locate_recipe`), merge CLI overrides into it and validate it against `schema`.
 
     An empty file is an error (it would run every default somewhere the user never chose), and so is
     anything but a mapping of keys."""
-    if not Path(path).is_file():
+    found = locate_recipe(path)
+    if found is None:
         raise RecipeError(f"recipe not found: {path}")
+    path = found
     raw = read_yaml(path)
     if raw is None or raw == {}:
         raise RecipeError(f"{path}: the recipe is empty; a recipe names at least its work_dir and sections "
@@ -333,39 +343,47 @@ def dataclass_section(cls: type, defaults: dict[str, Any] | None = None) -> type
     return section
 
 
-# --------------------------------------------------------------------------- every kind of recipe
+# --------------------------------------------------------------------------- finding and reading any recipe
 
-def _recipe_kinds():
-    from .registry import Registry
+def packaged_recipe(rel: str | Path) -> Path:
+    """A recipe of the installed package's copy of recipes/ (`rel` relative to it, e.g. psycopref/dataset/...)."""
+    from importlib import resources
 
-    kinds = Registry("recipe kind", RecipeError)
-    # recipes/<artifact>/<method>/config_<variant>.yaml: the method folder says which schema reads it.
-    kinds.register_lazy("hub_tools.dataset.pipeline:Recipe", "dataset")
-    kinds.register_lazy("hub_tools.reward.config:RewardRecipe", "reward")
-    kinds.register_lazy("hub_tools.policy.winrate.config:EvalRecipe", "eval")
-    kinds.register_lazy("hub_tools.policy.config:DPORecipe", "dpo")
-    kinds.register_lazy("hub_tools.policy.config:DPOIterRecipe", "dpo-iter")
-    kinds.register_lazy("hub_tools.release.plan:ReleaseRecipe", "release")
-    return kinds
+    return Path(str(resources.files("hub_tools.recipes").joinpath(*Path(rel).parts)))
 
 
-RECIPE_KINDS = _recipe_kinds()  # method folder -> recipe schema; areas add theirs with register_recipe_kind
+def locate_recipe(path: str | Path) -> Path | None:
+    """A recipe (or accelerate config) a command or another recipe names: as given (relative to the working
+    dir), else `recipes/...` inside the installed package, so any install finds its own recipes from any
+    folder; None when neither exists."""
+    if Path(path).is_file():
+        return Path(path)
+    if Path(path).parts[:1] == ("recipes",):
+        packaged = packaged_recipe(Path(*Path(path).parts[1:]))
+        if packaged.is_file():
+            return packaged
+    return None
 
 
-def register_recipe_kind(*methods: str):
-    """Class decorator: recipes in `recipes/<artifact>/<method>/` are read with this schema."""
-    return RECIPE_KINDS.register(*methods)
+def find_recipe_file(path: str | Path) -> Path:
+    """`locate_recipe`, or an error naming the missing file."""
+    found = locate_recipe(path)
+    if found is None:
+        raise RecipeError(f"file named by the recipe not found: {path}")
+    return found
 
 
 def recipe_kind(path: str | Path) -> str:
-    """The kind of a recipe file: the name of its method folder (recipes/<artifact>/<method>/...)."""
+    """The kind of a recipe file: the name of its method folder (recipes/<artifact>/<kind>/...)."""
     return Path(path).resolve().parent.name
 
 
 def load_any(path: str | Path, overrides: dict[str, Any] | None = None, kind: str | None = None) -> BaseModel:
-    """Any recipe, read with the schema of its kind (`kind`, else its method folder's name)."""
+    """THE way to read a recipe: with the schema of its kind (`kind`, else its method folder's name), from the
+    kinds table (`hub_tools.kinds`), CLI `overrides` merged in."""
     kind = kind or recipe_kind(path)
-    if kind not in RECIPE_KINDS:
+    methods = sorted(name for name in KINDS if KINDS.get(name).schema)  # the Space has no recipe
+    if kind not in methods:
         raise RecipeError(f"{path}: cannot tell which kind of recipe this is: its folder {kind!r} is not a method "
-                          f"({', '.join(RECIPE_KINDS.names())}); put it under recipes/<artifact>/<method>/ or name the kind")
-    return load(RECIPE_KINDS.get(kind), path, overrides)
+                          f"({', '.join(methods)}); put it under recipes/<artifact>/<method>/ or name the kind")
+    return load(KINDS.get(kind).load("schema"), path, overrides)

@@ -18,32 +18,21 @@ import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .config import load_any, parse_overrides
+from .config import load_any, packaged_recipe, parse_overrides
 from .errors import MissingInput, PsycoprefError
+from .kinds import DATASET_ID, KINDS
 
-DEMO_RECIPE = "psycopref/dataset/config_demo.yaml"  # inside package hub_tools.recipes (the repo's recipes/)
-DATASET_ID = "Psychotherapy-LLM/PsyCoPref"
-MODEL_RECIPES = {  # step -> its demo recipe
-    "reward": "smollm2-135m-instruct/reward/config_demo.yaml",
-    "dpo": "smollm2-135m-instruct/dpo/config_demo.yaml",
-    "dpo-iter": "smollm2-135m-instruct/dpo-iter/config_demo.yaml",
-    "eval": "smollm2-135m-instruct/eval/config_demo.yaml",
-}
-STEPS = ("dataset", "reward", "dpo", "dpo-iter", "eval")
+STEPS = tuple(name for name in KINDS if KINDS.get(name).demo)  # the kinds with a demo recipe, in pipeline order
 SPACE_CONFIG = "space.yaml"  # under the demo's work dir
 SPACE_POLICIES = {"dpo": "DPO", "dpo-iter": "DPO-Iter"}  # step -> column name in the Space
 
 
-def recipe_path(rel: str) -> Path:
-    return Path(str(resources.files("hub_tools.recipes").joinpath(rel)))
-
-
-def demo_recipe_path() -> Path:
-    return recipe_path(DEMO_RECIPE)
+def demo_recipe_path(step: str = "dataset") -> Path:
+    """A step's demo recipe (the kinds table's `demo`), inside the installed package's recipes/."""
+    return packaged_recipe(KINDS.get(step).demo)
 
 
 @dataclass
@@ -62,20 +51,21 @@ class Demo:
         return self.hub / "datasets" / DATASET_ID
 
     def recipe(self, step: str, extra: dict[str, Any] | None = None):
-        """A step's demo recipe with its work dir under the demo's and its data in the demo's mirror."""
+        """A step's demo recipe with its work dir under the demo's and its data in the demo's mirror (the
+        dataset's: the CLI's overrides merged in, pushed to the demo's mirror)."""
         over = {"work_dir": str(self.work / step), **(extra or {})}
-        if step in ("reward", "dpo", "dpo-iter"):
+        if step == "dataset":
+            over = {**self.overrides, **over, "push": {**self.overrides.get("push", {}), "hub_dir": str(self.hub)}}
+        elif KINDS.get(step).repo_type == "model":
             over |= {"data": {"path": str(self.dataset_dir), "dataset_id": DATASET_ID},
                      "push": {"hub_dir": str(self.hub)}}
-        return load_any(recipe_path(MODEL_RECIPES[step]), over)
+        return load_any(demo_recipe_path(step), over, kind=step)
 
 
 def _dataset(demo: Demo) -> None:
-    from .dataset.pipeline import load_recipe, run_stages
+    from .dataset.pipeline import run_stages
 
-    ov = demo.overrides
-    recipe = load_recipe(demo_recipe_path(), {**ov, "work_dir": str(demo.work / "dataset"),
-                                              "push": {**ov.get("push", {}), "hub_dir": str(demo.hub)}})
+    recipe = demo.recipe("dataset")
     out = run_stages(recipe, list(recipe.stages))
     pairs = out["pairs"]
     demo.rows.append(("dataset", str(demo.dataset_dir),
@@ -98,23 +88,19 @@ def _reward(demo: Demo) -> None:
 
 
 def _dpo(demo: Demo) -> None:
-    from .policy.train import train_dpo
-
-    train_dpo(demo.recipe("dpo"))
+    KINDS.get("dpo").load("build")(demo.recipe("dpo"))
 
 
 def _dpo_iter(demo: Demo) -> None:
-    from .policy.iterate import train_dpo_iter
-
-    reward_model = demo.work / "reward" / "reward_model"
-    train_dpo_iter(demo.recipe("dpo-iter", {"iter": {"reward_model": str(reward_model)}}))
+    reward_model = demo.recipe("reward").model_dir  # the reward step's folder scores the rounds
+    KINDS.get("dpo-iter").load("build")(demo.recipe("dpo-iter", {"iter": {"reward_model": str(reward_model)}}))
 
 
 def _eval(demo: Demo) -> None:
     from .policy.artifact import attach_winrate, push_policy
     from .policy.winrate.evaluate import evaluate_policies
 
-    base = load_any(recipe_path(MODEL_RECIPES["eval"])).policies[0].model_dump()
+    base = load_any(demo_recipe_path("eval"), kind="eval").policies[0].model_dump()
     trained = {"dpo": demo.recipe("dpo"), "dpo-iter": demo.recipe("dpo-iter")}
     params = base["params"]
     policies = [base | {"name": "base"}] + [
@@ -214,7 +200,7 @@ def _demo_cmd(args, extra: list[str]) -> int:
 
 
 def add_cli(sub) -> None:
-    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded default (SmolLM2 + llama.cpp, CPU)")
+    demo = sub.add_parser("demo", help="the whole pipeline offline on the CPU (SmolLM2 + llama.cpp)")
     demo.add_argument("--work-dir", default="runs/demo", help="every step's outputs, caches and logs")
     demo.add_argument("--hub-dir", default="hub", help="local Hub mirror the dataset and models are pushed to")
     demo.add_argument("--steps", nargs="+", choices=STEPS, default=None,

@@ -13,6 +13,10 @@ class PsycoprefError(Exception):
     """An error the user can act on; its message says what is wrong and where."""
 
 
+class RecipeError(PsycoprefError, ValueError):
+    """A recipe that cannot be used; the message names the file and the key."""
+
+
 class StageError(PsycoprefError, RuntimeError):
     """A stage that stopped early; every finished model call is kept in the cache."""
 

@@ -20,6 +20,9 @@ from .errors import MissingInput
 
 MARKER = "psycopref_stage.json"  # what produced a stage output (e.g. its config hash)
 LOG_FILE = "logs/psycopref.log"  # every run's log, inside its work dir
+# The work dir's layout: the folder each dataset stage writes and the later ones read (`load_stage`).
+SPEECHES, RESPONSES, RATINGS, PAIRS = "speeches", "responses", "ratings", "pairs"  # stages 1-4
+SPEECHES_SPLIT, RATINGS_SPLIT = "speeches_split", "ratings_split"  # the speeches and ratings by split (stage 4)
 
 
 def _old(path: Path) -> Path:
@@ -77,6 +80,12 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_json(path: str | Path, data: dict) -> Path:
     """A JSON report, written atomically."""
     return write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def read_json(path: str | Path) -> dict | None:
+    """A JSON file written by `write_json` (a result file, a manifest), or None when there is none."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def write_jsonl(path: str | Path, records: list[dict]) -> Path:

@@ -37,6 +37,11 @@ class Registry(Generic[T]):
         for name in names:
             self._entries[name] = target
 
+    def unregister(self, *names: str) -> None:
+        """Forget `names` (a plug-in tried out in a test, then removed)."""
+        for name in names:
+            self._entries.pop(name, None)
+
     def get(self, name: str) -> T:
         if name not in self._entries:
             raise self.error(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}")

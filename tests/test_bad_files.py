@@ -70,7 +70,7 @@ class Case:
     whole argv for annotate); stderr's error line must match `error` ({dir} is the case's folder)."""
 
     id: str
-    command: str  # train-reward, train-dpo, eval-policy, annotate
+    command: str  # reward train, policy dpo, policy eval, annotate
     build: Callable[[Path], list[str]]
     error: str
 
@@ -109,96 +109,96 @@ D = r"{dir}"
 
 CASES = [
     # --- preference pairs (data.path) of a reward model or a DPO policy
-    Case("pairs-missing-path", "train-reward", data_path(lambda d: d / "nope"), rf"data.path '{D}/nope' \(config 'pairs'\) cannot be read"),
-    Case("pairs-empty-folder", "train-reward", data_path(lambda d: repo(d / "empty", "", **{".keep": b""})),
+    Case("pairs-missing-path", "reward train", data_path(lambda d: d / "nope"), rf"data.path '{D}/nope' \(config 'pairs'\) cannot be read"),
+    Case("pairs-empty-folder", "reward train", data_path(lambda d: repo(d / "empty", "", **{".keep": b""})),
          rf"data.path '{D}/empty' \(config 'pairs'\) cannot be read"),
-    Case("pairs-corrupt-parquet", "train-reward", data_path(lambda d: repo(d / "r", "", **{
+    Case("pairs-corrupt-parquet", "reward train", data_path(lambda d: repo(d / "r", "", **{
         "pairs/train-00000.parquet": CORRUPT, "pairs/test-00000.parquet": CORRUPT})),
          rf"data.path '{D}/r' \(config 'pairs'\) cannot be read: .*"),
-    Case("pairs-broken-card", "train-reward", data_path(lambda d: repo(d / "r", "---\nconfigs: [\n---\n", **{
+    Case("pairs-broken-card", "reward train", data_path(lambda d: repo(d / "r", "---\nconfigs: [\n---\n", **{
         "pairs/train-00000.parquet": b""})), rf"data.path '{D}/r' \(config 'pairs'\) cannot be read: .*"),
-    Case("pairs-unknown-config", "train-reward", lambda d: [*data_path(lambda d: repo(d / "r", "", **{
+    Case("pairs-unknown-config", "reward train", lambda d: [*data_path(lambda d: repo(d / "r", "", **{
         "data/train-0.csv": b"a,b\n1,2\n"}))(d), "--data.config", "nope"], rf"data.path '{D}/r' \(config 'nope'\) cannot be read"),
-    Case("pairs-corrupt-dataset-dict", "train-reward", data_path(lambda d: repo(d / "r", "", **{
+    Case("pairs-corrupt-dataset-dict", "reward train", data_path(lambda d: repo(d / "r", "", **{
         "dataset_dict.json": b"{splits: [train"})), rf"data.path '{D}/r' \(config 'pairs'\) cannot be read"),
-    Case("pairs-one-table", "train-reward", data_path(lambda d: pairs(3).save_to_disk(str(d / "one")) or d / "one"),
+    Case("pairs-one-table", "reward train", data_path(lambda d: pairs(3).save_to_disk(str(d / "one")) or d / "one"),
          rf"data.path '{D}/one' holds one table, not splits"),
-    Case("pairs-no-test-split", "train-reward", data_path(lambda d: saved(d / "p", train=pairs(5))),
+    Case("pairs-no-test-split", "reward train", data_path(lambda d: saved(d / "p", train=pairs(5))),
          rf"data.path '{D}/p' has no split 'test' \(has train\)"),
-    Case("pairs-wrong-columns", "train-reward", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({"x": [1]}),
+    Case("pairs-wrong-columns", "reward train", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({"x": [1]}),
                                                                           test=Dataset.from_dict({"x": [1]}))),
          r"split 'train' has columns \['x'\]; expected prompt or question, chosen, rejected"),
-    Case("pairs-number-answer", "train-reward", data_path(lambda d: saved(d / "p", train=pairs(4, chosen=[1, 2, 3, 4]),
+    Case("pairs-number-answer", "reward train", data_path(lambda d: saved(d / "p", train=pairs(4, chosen=[1, 2, 3, 4]),
                                                                           test=pairs(2))),
          rf"data.path '{D}/p', split 'train', row 0, column 'chosen': expected a text or a non-empty list of "
          r"\{role, content\} messages, got int 1"),
-    Case("pairs-message-without-role", "train-reward", data_path(lambda d: saved(
+    Case("pairs-message-without-role", "reward train", data_path(lambda d: saved(
         d / "p", train=pairs(4), test=pairs(2, prompt=[[{"text": "q"}]] * 2))),
          rf"data.path '{D}/p', split 'test', row 0, column 'prompt': expected a text or a non-empty list"),
-    Case("pairs-empty-conversation", "train-reward", data_path(lambda d: saved(
+    Case("pairs-empty-conversation", "reward train", data_path(lambda d: saved(
         d / "p", train=pairs(3, rejected=[_msgs("assistant", "x"), [], _msgs("assistant", "y")]), test=pairs(2))),
          rf"data.path '{D}/p', split 'train', row 1, column 'rejected': expected .* got list \[\]"),
-    Case("pairs-null-question", "train-reward", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({
+    Case("pairs-null-question", "reward train", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({
         "question": ["q", None], "chosen": ["a", "b"], "rejected": ["c", "d"]}), test=pairs(2))),
          rf"data.path '{D}/p', split 'train', row 1, column 'question': expected .* got NoneType null"),
-    Case("pairs-empty-train", "train-reward", data_path(lambda d: saved(d / "p", train=pairs(0), test=pairs(2))),
+    Case("pairs-empty-train", "reward train", data_path(lambda d: saved(d / "p", train=pairs(0), test=pairs(2))),
          rf"data.path '{D}/p': train has 0 and test 2 pairs; both need some"),
-    Case("dpo-pairs-wrong-columns", "train-dpo", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({"y": [1]}),
+    Case("dpo-pairs-wrong-columns", "policy dpo", data_path(lambda d: saved(d / "p", train=Dataset.from_dict({"y": [1]}),
                                                                            test=pairs(1))),
          r"split 'train' has columns \['y'\]"),
-    Case("dpo-pairs-corrupt-parquet", "train-dpo", data_path(lambda d: repo(d / "r", "", **{
+    Case("dpo-pairs-corrupt-parquet", "policy dpo", data_path(lambda d: repo(d / "r", "", **{
         "pairs/train-00000.parquet": CORRUPT})), rf"data.path '{D}/r' \(config 'pairs'\) cannot be read"),
     # --- HelpSteer2's preference file (data.helpsteer2.path)
-    Case("helpsteer2-missing", "train-reward", lambda d: [*helpsteer2(b"")(d)[:-1], json.dumps(
+    Case("helpsteer2-missing", "reward train", lambda d: [*helpsteer2(b"")(d)[:-1], json.dumps(
         {"path": str(d / "nope.jsonl.gz"), "count": 1})], rf"data.helpsteer2.path: {D}/nope.jsonl.gz not found"),
-    Case("helpsteer2-empty", "train-reward", helpsteer2(b""),
+    Case("helpsteer2-empty", "reward train", helpsteer2(b""),
          rf"data.helpsteer2 asks for 1 pairs but {D}/preference.jsonl has 0 usable ones"),
-    Case("helpsteer2-only-ties", "train-reward", helpsteer2(jsonl(ROW | {"preference_strength": 0}) * 2),
+    Case("helpsteer2-only-ties", "reward train", helpsteer2(jsonl(ROW | {"preference_strength": 0}) * 2),
          rf"data.helpsteer2 asks for 1 pairs but {D}/preference.jsonl has 0 usable ones "
          r"\(dropped: \{'tie': 2, 'multi_turn': 0, 'not_train': 0\}\)"),
-    Case("helpsteer2-invalid-json", "train-reward", helpsteer2(jsonl(ROW, '{"prompt": "x",')),
+    Case("helpsteer2-invalid-json", "reward train", helpsteer2(jsonl(ROW, '{"prompt": "x",')),
          rf"{D}/preference.jsonl, line 2: not a HelpSteer2 preference row \(Expecting property name"),
-    Case("helpsteer2-list-row", "train-reward", helpsteer2(jsonl(ROW, [1, 2])),
+    Case("helpsteer2-list-row", "reward train", helpsteer2(jsonl(ROW, [1, 2])),
          rf"{D}/preference.jsonl, line 2: not a HelpSteer2 preference row \(expected a JSON object, got list\)"),
-    Case("helpsteer2-missing-key", "train-reward", helpsteer2(jsonl({k: v for k, v in ROW.items() if k != "response_2"})),
+    Case("helpsteer2-missing-key", "reward train", helpsteer2(jsonl({k: v for k, v in ROW.items() if k != "response_2"})),
          rf"{D}/preference.jsonl, line 1: not a HelpSteer2 preference row \(missing key 'response_2'\)"),
-    Case("helpsteer2-list-prompt", "train-reward", helpsteer2(jsonl(ROW | {"prompt": ["a", "b"]})),
+    Case("helpsteer2-list-prompt", "reward train", helpsteer2(jsonl(ROW | {"prompt": ["a", "b"]})),
          rf"{D}/preference.jsonl, line 1: not a HelpSteer2 preference row \(key 'prompt': expected str, got list\)"),
-    Case("helpsteer2-null-response", "train-reward", helpsteer2(jsonl(ROW, ROW | {"response_1": None})),
+    Case("helpsteer2-null-response", "reward train", helpsteer2(jsonl(ROW, ROW | {"response_1": None})),
          rf"{D}/preference.jsonl, line 2: not a HelpSteer2 preference row \(key 'response_1': expected str, got NoneType\)"),
-    Case("helpsteer2-float-strength", "train-reward", helpsteer2(jsonl(ROW | {"preference_strength": 1.5})),
+    Case("helpsteer2-float-strength", "reward train", helpsteer2(jsonl(ROW | {"preference_strength": 1.5})),
          rf"{D}/preference.jsonl, line 1: .* \(key 'preference_strength': expected int, got float\)"),
-    Case("helpsteer2-text-strength", "train-reward", helpsteer2(jsonl(ROW | {"preference_strength": "2"})),
+    Case("helpsteer2-text-strength", "reward train", helpsteer2(jsonl(ROW | {"preference_strength": "2"})),
          rf"{D}/preference.jsonl, line 1: .* \(key 'preference_strength': expected int, got str\)"),
-    Case("helpsteer2-bool-strength", "train-reward", helpsteer2(jsonl(ROW | {"preference_strength": True})),
+    Case("helpsteer2-bool-strength", "reward train", helpsteer2(jsonl(ROW | {"preference_strength": True})),
          rf"{D}/preference.jsonl, line 1: .* \(key 'preference_strength': expected int, got bool\)"),
-    Case("helpsteer2-strength-out-of-range", "train-reward", helpsteer2(jsonl(ROW | {"preference_strength": 7})),
+    Case("helpsteer2-strength-out-of-range", "reward train", helpsteer2(jsonl(ROW | {"preference_strength": 7})),
          rf"{D}/preference.jsonl, line 1: .* \(key 'preference_strength': expected -3..3, got 7\)"),
-    Case("helpsteer2-nan-strength", "train-reward", helpsteer2(b'{"prompt": "p", "response_1": "a", "response_2": "b", '
+    Case("helpsteer2-nan-strength", "reward train", helpsteer2(b'{"prompt": "p", "response_1": "a", "response_2": "b", '
                                                                b'"preference_strength": NaN}\n'),
          rf"{D}/preference.jsonl, line 1: .* \(key 'preference_strength': expected int, got float\)"),
-    Case("helpsteer2-deeply-nested", "train-reward", helpsteer2(jsonl(ROW, "[" * 50_000 + "]" * 50_000)),
+    Case("helpsteer2-deeply-nested", "reward train", helpsteer2(jsonl(ROW, "[" * 50_000 + "]" * 50_000)),
          rf"{D}/preference.jsonl, line 2: not a HelpSteer2 preference row \(maximum recursion depth exceeded"),
-    Case("helpsteer2-long-number", "train-reward", helpsteer2(jsonl(ROW, '{"preference_strength": ' + "9" * 5000 + "}")),
+    Case("helpsteer2-long-number", "reward train", helpsteer2(jsonl(ROW, '{"preference_strength": ' + "9" * 5000 + "}")),
          rf"{D}/preference.jsonl, line 2: not a HelpSteer2 preference row \(Exceeds the limit \(4300 digits\)"),
-    Case("helpsteer2-not-gzip", "train-reward", helpsteer2(jsonl(ROW), "preference.jsonl.gz"),
+    Case("helpsteer2-not-gzip", "reward train", helpsteer2(jsonl(ROW), "preference.jsonl.gz"),
          rf"{D}/preference.jsonl.gz, line 1: cannot be read: Not a gzipped file"),
-    Case("helpsteer2-truncated-gzip", "train-reward", helpsteer2(gzip.compress(jsonl(ROW) * 50)[:60], "preference.jsonl.gz"),
+    Case("helpsteer2-truncated-gzip", "reward train", helpsteer2(gzip.compress(jsonl(ROW) * 50)[:60], "preference.jsonl.gz"),
          rf"{D}/preference.jsonl.gz, line \d+: cannot be read: Compressed file ended before the end-of-stream marker"),
-    Case("helpsteer2-not-utf8", "train-reward", helpsteer2(jsonl(ROW) + b'{"prompt": "caf\xe9"}\n'),
+    Case("helpsteer2-not-utf8", "reward train", helpsteer2(jsonl(ROW) + b'{"prompt": "caf\xe9"}\n'),
          rf"{D}/preference.jsonl, line 2: not valid UTF-8 at byte 15 of the line"),
     # --- the test speeches of a win-rate evaluation (speeches.path)
-    Case("eval-missing-path", "eval-policy", eval_speeches(lambda d: d / "nope"),
+    Case("eval-missing-path", "policy eval", eval_speeches(lambda d: d / "nope"),
          rf"speeches.path '{D}/nope' \(config 'speeches'\) cannot be read"),
-    Case("eval-corrupt-parquet", "eval-policy", eval_speeches(lambda d: repo(d / "r", "", **{"speeches/test-0.parquet": CORRUPT})),
+    Case("eval-corrupt-parquet", "policy eval", eval_speeches(lambda d: repo(d / "r", "", **{"speeches/test-0.parquet": CORRUPT})),
          rf"speeches.path '{D}/r' \(config 'speeches'\) cannot be read"),
-    Case("eval-no-split", "eval-policy", eval_speeches(lambda d: saved(d / "s", train=Dataset.from_dict({"id": ["a"], "text": ["t"]}))),
+    Case("eval-no-split", "policy eval", eval_speeches(lambda d: saved(d / "s", train=Dataset.from_dict({"id": ["a"], "text": ["t"]}))),
          rf"speeches.path '{D}/s' \(config 'speeches'\) has no split 'test' \(has train\)"),
-    Case("eval-wrong-columns", "eval-policy", eval_speeches(lambda d: saved(d / "s", test=Dataset.from_dict({"x": [1]}))),
+    Case("eval-wrong-columns", "policy eval", eval_speeches(lambda d: saved(d / "s", test=Dataset.from_dict({"x": [1]}))),
          rf"speeches.path '{D}/s' .*: columns \['x'\]; expected id and text \(speeches\) or ID and question \(pairs\)"),
-    Case("eval-number-text", "eval-policy", eval_speeches(lambda d: saved(d / "s", test=Dataset.from_dict(
+    Case("eval-number-text", "policy eval", eval_speeches(lambda d: saved(d / "s", test=Dataset.from_dict(
         {"id": ["a", "b"], "text": [1.5, 2.5]}))), rf"speeches.path '{D}/s' \(config 'speeches', split 'test'\): row 0: expected text, got float '1.5'"),
-    Case("eval-no-speech", "eval-policy", eval_speeches(lambda d: saved(
+    Case("eval-no-speech", "policy eval", eval_speeches(lambda d: saved(
         d / "s", test=Dataset.from_dict({"id": ["x"], "text": ["t"]}).select([]))),
          rf"speeches.path '{D}/s' \(config 'speeches', split 'test'\) holds no speeches"),
     # --- expert-validation sheets and keys (annotate)
@@ -233,8 +233,8 @@ CASES = [
                                                    "--out", str(d / "out")], rf"{D}/p: no split 'train'; splits: test"),
 ]
 IDS = [f"file{i:03d}-{c.id}" for i, c in enumerate(CASES, start=1)]  # the count shows in every id
-RECIPE = {"train-reward": DEMO / "reward" / "config_demo.yaml", "train-dpo": DEMO / "dpo" / "config_demo.yaml",
-          "eval-policy": DEMO / "eval" / "config_demo.yaml"}
+RECIPE = {"reward train": DEMO / "reward" / "config_demo.yaml", "policy dpo": DEMO / "dpo" / "config_demo.yaml",
+          "policy eval": DEMO / "eval" / "config_demo.yaml"}
 
 
 def _argv(case: Case, folder: Path) -> list[str]:
@@ -243,18 +243,18 @@ def _argv(case: Case, folder: Path) -> list[str]:
         return extra
     recipe = yaml.safe_load(RECIPE[case.command].read_text())
     recipe["work_dir"] = str(folder / "work")
-    if case.command == "eval-policy":  # endpoints nobody calls: the input fails before any server starts
+    if case.command == "policy eval":  # endpoints nobody calls: the input fails before any server starts
         for member in [*recipe["policies"], recipe["reference"], recipe["judge"]["endpoint"]]:
             member["base_url"] = UNREACHABLE
-    path = folder / "recipe" / case.command / "config.yaml"
+    path = folder / "recipe" / case.command.replace(" ", "-") / "config.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(yaml.safe_dump(recipe))
-    return [case.command, str(path), *extra]
+    return [*case.command.split(), str(path), *extra]
 
 
 def test_the_matrix_covers_every_loader():
     assert len(CASES) >= 50 and len({c.id for c in CASES}) == len(CASES)
-    assert {c.command for c in CASES} == {"train-reward", "train-dpo", "eval-policy", "annotate"}
+    assert {c.command for c in CASES} == {"reward train", "policy dpo", "policy eval", "annotate"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -9,7 +9,6 @@ even for the overall preference, where the dataset label is always "chosen".
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -360,41 +359,3 @@ def update_card(card_path, markdown: str) -> None:
         update_section(card_path, CARD_SECTION, "Expert validation", markdown)
     except CardError as err:
         raise AnnotationError(str(err)) from None
-
-
-def _cmd_export(args) -> int:
-    paths = export_sheet(load_pairs(args.pairs, args.split), args.out, n=args.n, seed=args.seed)
-    print("\n".join(f"{kind}: {p}" for kind, p in paths.items()))
-    print("Give annotators the sheet (CSV or JSONL) and INSTRUCTIONS.md; keep key.jsonl to yourself.")
-    return 0
-
-
-def _cmd_score(args) -> int:
-    report = score_sheets(args.sheets, args.key)
-    markdown = report.to_markdown()
-    print(markdown)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if args.card:
-        update_card(args.card, markdown)
-    return 0
-
-
-def add_cli(subparsers) -> argparse.ArgumentParser:
-    """Register `annotate export` and `annotate score`; each sets `func(args) -> exit code`."""
-    parser = subparsers.add_parser("annotate", help="expert validation sheets (paper §3.4)")
-    sub = parser.add_subparsers(dest="annotate_command", required=True)
-    exp = sub.add_parser("export", help="sample pairs into a blinded annotation sheet + key")
-    exp.add_argument("--pairs", required=True, help="save_to_disk folder, or repo folder/Hub id ('pairs' config)")
-    exp.add_argument("--split", default="train", help="split to sample from (default: train)")
-    exp.add_argument("--n", type=int, default=200, help="pairs to sample (default: 200, as in the paper)")
-    exp.add_argument("--seed", type=int, default=42, help="sampling and A/B order seed (default: 42)")
-    exp.add_argument("--out", required=True, help="output folder for sheet, key and instructions")
-    exp.set_defaults(func=_cmd_export)
-    sc = sub.add_parser("score", help="agreement of filled sheets with the labels and each other")
-    sc.add_argument("sheets", nargs="+", help="filled sheets (CSV or JSONL), one annotator each")
-    sc.add_argument("--key", required=True, help="key.jsonl written by `annotate export`")
-    sc.add_argument("--json", help="also write the report as JSON here")
-    sc.add_argument("--card", help="dataset card (README.md) to insert/replace the section in")
-    sc.set_defaults(func=_cmd_score)
-    return parser

@@ -13,6 +13,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from ..commands import group
 from ..config import RecipeError, parse_yaml
 from .config import load_space_config
 
@@ -22,11 +23,10 @@ REQUIRED_FRONT_MATTER = ("title", "sdk", "sdk_version", "app_file", "license")
 
 
 def space_folder(folder: str | Path | None = None) -> Path:
-    """The Space folder: `folder`, else ./spaces, else the copy inside the installed package."""
+    """The Space folder: `folder`, else the package's own (`spaces/` of the checkout in an editable install,
+    the copy inside the wheel otherwise), whatever the working directory holds."""
     if folder is not None:
         return Path(folder)
-    if Path("spaces/app.py").is_file():
-        return Path("spaces")
     return Path(str(resources.files("hub_tools.spaces")))
 
 
@@ -88,17 +88,16 @@ def _deploy(args) -> int:
 
 
 def add_cli(sub) -> None:
-    space = sub.add_parser("space", help="the comparison Space: run it locally or deploy it to the Hub")
-    actions = space.add_subparsers(dest="space_command", required=True)
-    run = actions.add_parser("run", help="launch the Space on this machine")
-    run.add_argument("--folder", help="the Space folder (default: ./spaces, else the packaged copy)")
+    space = group(sub, "space", "the comparison Space: run it here, or deploy it to the Hub")
+    run = space.verb("run", "launch the Space on this machine")
+    run.add_argument("--folder", help="the Space folder (default: the package's spaces/)")
     run.add_argument("--config", help=f"the Space config (default: the folder's {LOCAL_CONFIG}, offline)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share on a network)")
     run.add_argument("--port", type=int, default=7860, help="port to listen on")
     run.set_defaults(func=_run)
-    dep = actions.add_parser("deploy", help="upload the Space folder as a gradio Space (one commit)")
+    dep = space.verb("deploy", "upload the Space folder as a gradio Space (one commit)")
     dep.add_argument("--repo-id", required=True, help="the Space, <org>/<name>")
-    dep.add_argument("--folder", help="the Space folder (default: ./spaces, else the packaged copy)")
+    dep.add_argument("--folder", help="the Space folder (default: the package's spaces/)")
     dep.add_argument("--config", help="a config to deploy as the Space's config.yaml (default: the folder's own)")
     dep.add_argument("--private", action="store_true", help="create the Space private")
     dep.add_argument("--hub-dir", help="copy into this local Hub mirror instead (<hub-dir>/spaces/<org>/<name>)")

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ..config import RecipeError, ServerConfig, Strict, load
-from ..generate.stage import PoolMember
+from ..config import RecipeError, Responder, ServerConfig, Strict, load
+from ..serving.base import in_process
 
 CONFIG_ENV = "PSYCOPREF_SPACE_CONFIG"  # the config file app.py reads; default: config.yaml beside it
 MAX_POLICIES = 4  # columns side by side
 
 
-class SpacePolicy(PoolMember):
+class SpacePolicy(Responder):
     """One policy shown in a column: a served endpoint (TGI, vLLM, llama.cpp, any OpenAI-compatible server;
     `base_url: managed` is the Space's own llama.cpp server) or an in-process `transformers` model folder."""
 
@@ -32,7 +32,7 @@ class SpacePolicy(PoolMember):
         """This policy with `base_url` read from `base_url_env` when that variable is set."""
         if self.base_url_env and os.environ.get(self.base_url_env):
             return self.model_copy(update={"base_url": os.environ[self.base_url_env]})
-        if not self.base_url and self.backend not in ("transformers", "vllm"):
+        if not self.base_url and not in_process(self.backend):
             hint = f"; set ${self.base_url_env}" if self.base_url_env else ""
             raise RecipeError(f"policy {self.name!r} has no base_url{hint}")
         return self
@@ -95,7 +95,7 @@ class SpaceConfig(Strict):
     votes: VotesSection = Field(default_factory=VotesSection, description="Where blind A/B votes go.")
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input length, concurrency and queue bounds.")
     examples: int = Field(8, ge=0, le=64, description="Bundled client speeches offered as one-click examples (a spread over topics).")
-    crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/space/data/crisis.yaml), same format.")
+    crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/arena/data/crisis.yaml), same format.")
 
     @model_validator(mode="after")
     def _distinct_names(self) -> SpaceConfig:

@@ -8,12 +8,12 @@ being run, runs them in pipeline order, and saves the resolved recipe and the ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config import (
     Endpoint,
@@ -21,14 +21,12 @@ from ..config import (
     RecipeError,
     ServerConfig,
     Strict,
-    load,
-    parse_overrides,
+    load_any,
     public_dump,
     save_resolved,
     validate,
 )
-from ..generate.stage import GenerateConfig
-from ..hub.push import add_target_flags, apply_target_flags
+from ..generate.config import GenerateConfig
 from ..io import run_log
 from ..judge.config import JudgeConfig
 from ..pairs.config import PairsConfig
@@ -39,7 +37,6 @@ from .config import DatasetConfig
 
 log = logging.getLogger("psycopref")
 
-ORDER = ("speeches", "generate", "judge", "pairs", "dataset", "push")  # the stages, in pipeline order
 JUDGED_RESPONSES = 4  # the Rating Prompt shows four responses (paper Appendix A)
 MOVED = {("dataset", "scrub"): "pairs.scrub", ("dataset", "keep_toll_free"): "pairs.keep_toll_free"}
 
@@ -49,7 +46,7 @@ class Recipe(Strict):
 
     work_dir: str = Field("runs/psycopref", description="Where every stage writes its outputs, caches and logs.")
     seed: int = Field(42, ge=0, lt=2**32, description="Seed for member sampling, subsets, the split and judge shuffles.")
-    stages: list[Literal[ORDER]] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref run` executes, in order.")
+    stages: list[str] = Field(default_factory=lambda: ["speeches", "generate", "judge"], description="Stages `psycopref dataset run` executes, in pipeline order: speeches, generate, judge, pairs, dataset, push, and any registered stage (`STAGES`).")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: SpeechesConfig = Field(default_factory=SpeechesConfig, description="Stage 1: client speeches.")
     generate: GenerateConfig | None = Field(None, description="Stage 2: model-pool responses.")
@@ -66,9 +63,21 @@ class Recipe(Strict):
                 raise ValueError(f"{section}.{key} has moved to {new}")
         return data
 
+    @field_validator("stages")
+    @classmethod
+    def _registered(cls, stages: list[str]) -> list[str]:
+        for name in stages:
+            STAGES.get(name)  # an unknown stage: an error listing the registered ones
+        return stages
+
     @property
     def work_path(self) -> Path:
         return Path(self.work_dir)
+
+    @property
+    def repo_id(self) -> str:
+        """The dataset repo this build publishes (and its card names)."""
+        return self.dataset.repo_id
 
 
 def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
@@ -77,8 +86,8 @@ def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """A dataset recipe from a YAML file, with CLI overrides merged in."""
-    return load(Recipe, path, overrides)
+    """A dataset recipe from a YAML file, with CLI overrides merged in (`config.load_any` of kind dataset)."""
+    return load_any(path, overrides, kind="dataset")
 
 
 def _section(recipe: Recipe, name: str):
@@ -90,15 +99,26 @@ def _section(recipe: Recipe, name: str):
 
 @dataclass(frozen=True)
 class Stage:
-    """How the pipeline runs one stage: its call from the recipe, the endpoints it will call, and what it
-    needs from the recipe beyond its own section's schema (checked before any stage of a run starts)."""
+    """How the pipeline runs one stage: its call from the recipe, the endpoints it will call, where it runs
+    among the stages a recipe names, its command, and what it needs from the recipe beyond its own section's
+    schema (checked before any stage of a run starts). Register one in `STAGES` and a recipe may name it."""
 
     run: Callable[[Recipe, Runtime], Any]
     endpoints: Callable[[Recipe], list[Endpoint]] = lambda recipe: []
-    check: Callable[[Recipe], Any] = lambda recipe: None
+    order: int = 100  # place in the run order: the built-ins run at 10 (speeches) ... 60 (push)
+    help: str = "a registered stage"  # its command's one line under `psycopref dataset`
+    verb: str | None = None  # its command under `psycopref dataset` (default: the stage's name)
+    check: Callable[[Recipe], Any] = lambda recipe: None  # raises RecipeError before any stage of the run starts
 
 
-STAGES: Registry[Stage] = Registry("stage", RecipeError)
+STAGES: Registry[Stage] = Registry("stage", RecipeError)  # name -> Stage; drives the run order and the commands
+
+
+def stage_order(names: Iterable[str] | None = None) -> list[str]:
+    """`names` (default: every registered stage) in the order they run: by `order`, then by registration."""
+    registered = list(STAGES)
+    chosen = registered if names is None else [n for n in registered if n in set(names)]
+    return sorted(chosen, key=lambda n: (STAGES.get(n).order, registered.index(n)))
 
 
 def _speeches(r: Recipe, rt: Runtime):
@@ -152,21 +172,24 @@ def _push(r: Recipe, rt: Runtime):
     return run_push(r.push, r.work_dir, r.dataset.repo_id)
 
 
-STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else []))
-STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else [],
-                                  _check_generate))
-STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else [], _check_judge))
-STAGES.register("pairs")(Stage(_pairs))
-STAGES.register("dataset")(Stage(_dataset))
-STAGES.register("push")(Stage(_push))
+STAGES.register("speeches")(Stage(_speeches, lambda r: [r.speeches.classifier] if r.speeches.classifier else [], 10,
+                                   "collect client speeches: clean, de-duplicate, label topics"))
+STAGES.register("generate")(Stage(_generate, lambda r: list(r.generate.pool) if r.generate else [], 20,
+                                   "the model pool answers each speech (Responding Prompt)", check=_check_generate))
+STAGES.register("judge")(Stage(_judge, lambda r: [r.judge.endpoint] if r.judge else [], 30,
+                                "rate every answer on the seven principles (Rating Prompt)", check=_check_judge))
+STAGES.register("pairs")(Stage(_pairs, order=40, help="privacy scrub, split by speech, preference pairs"))
+STAGES.register("dataset")(Stage(_dataset, order=50, verb="build",
+                                 help="the dataset repo folder: parquet configs, figures, card"))
+STAGES.register("push")(Stage(_push, order=60, help="publish the dataset folder (Hub or local mirror)"))
 
 
 def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
     """Run `stages` (in pipeline order); returns each stage's output. Saves the resolved recipe first."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise RecipeError(f"unknown stage(s) {unknown}; known: {', '.join(ORDER)}")
-    ordered = [s for s in ORDER if s in stages]
+        raise RecipeError(f"unknown stage(s) {unknown}; known: {', '.join(stage_order())}")
+    ordered = stage_order(stages)
     for name in ordered:  # a recipe mistake stops the run before any stage starts (or is paid for)
         STAGES.get(name).check(recipe)
     save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
@@ -179,22 +202,11 @@ def run_stages(recipe: Recipe, stages: list[str]) -> dict[str, object]:
     return outputs
 
 
-# --------------------------------------------------------------------------- the area's commands
-
-def _stage_cmd(args, extra: list[str]) -> int:
-    recipe = load_recipe(args.recipe, parse_overrides(extra))
-    stages = list(recipe.stages) if args.command == "run" else [args.command]
-    if args.command == "push":
-        apply_target_flags(recipe.push, args)
-    run_stages(recipe, stages)
-    return 0
+def build_dataset(recipe: Recipe) -> dict[str, object]:
+    """The dataset's repo folder, built by every stage but the push (what a release builds when it is missing)."""
+    return run_stages(recipe, [s for s in stage_order() if s != "push"])
 
 
-def add_cli(sub) -> None:
-    """Register one subcommand per stage, plus `run` for every stage the recipe names."""
-    for name in (*ORDER, "run"):
-        p = sub.add_parser(name, help=f"run the {name} stage" if name != "run" else "run every stage the recipe names")
-        p.add_argument("recipe", help="recipe YAML (see recipes/)")
-        if name == "push":
-            add_target_flags(p)
-        p.set_defaults(func=_stage_cmd, overrides=True)
+def launch_command(recipe: Recipe, recipe_path: str) -> str:
+    """How a release (or a person) builds this recipe's dataset folder."""
+    return f"psycopref dataset run {recipe_path}"

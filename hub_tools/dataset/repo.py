@@ -24,6 +24,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from ..hub import figures
 from ..hub.cards import flatten, fmt, render_card, size_category
 from ..io import atomic_dir
+from ..kinds import DATASET_ID, RECIPE_FILE
 from ..paper import taxonomy
 from ..paper.principles import PRINCIPLE_NAMES, principles
 from ..paper.public_release import RELEASE_COLUMNS, SPLITS
@@ -59,7 +60,7 @@ def build_repo(
     release: DatasetDict,
     recipe: Mapping[str, Any],
     reports: Mapping[str, Any],
-    repo_id: str = "Psychotherapy-LLM/PsyCoPref",
+    repo_id: str = DATASET_ID,
     pretty_name: str = "PsyCoPref",
     license: str | None = None,
 ) -> Path:
@@ -84,7 +85,7 @@ def build_repo(
                 path = tmp / data_file(name, split)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 dd[split].to_parquet(str(path))
-        (tmp / "recipe.yaml").write_text(
+        (tmp / RECIPE_FILE).write_text(
             yaml.safe_dump(dict(recipe), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
         context = _context(tmp, configs, recipe, reports, min_gap, repo_id, pretty_name, license)

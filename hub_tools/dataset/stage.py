@@ -13,14 +13,15 @@ from typing import Any
 
 from ..config import HubTarget
 from ..hub.push import PushResult, push_folder
-from ..io import load_stage, need
+from ..io import PAIRS, RATINGS_SPLIT, SPEECHES_SPLIT, load_stage, need
+from ..kinds import KINDS
 from ..pairs.build import to_release
 from ..paper.prompts import rating_template, template_hash
 from .config import DatasetConfig
 from .repo import build_repo
 
 log = logging.getLogger("psycopref")
-OUTPUT_DIR = "dataset_repo"
+OUTPUT_DIR = KINDS.get("dataset").folder  # the pushable repo folder
 
 
 def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, Any]) -> Path:
@@ -28,10 +29,10 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
     published (its `generate.pool` names the pool in the card). The card's licence is `cfg.license`, or
     derived from the sources of the speeches published (their `source` column)."""
     work = Path(work_dir)
-    pairs = load_stage(work, "pairs", "pairs")
-    report = json.loads(need(work, "pairs_report.json", "pairs").read_text())
+    pairs = load_stage(work, PAIRS, "dataset pairs")
+    report = json.loads(need(work, "pairs_report.json", "dataset pairs").read_text())
     privacy = report.pop("privacy", {})
-    ledger = json.loads(need(work, "judge_ledger.json", "judge").read_text())
+    ledger = json.loads(need(work, "judge_ledger.json", "dataset judge").read_text())
     reports = {
         "pairs": report,
         "privacy": privacy,
@@ -46,8 +47,8 @@ def run_dataset(cfg: DatasetConfig, work_dir: str | Path, *, recipe: dict[str, A
         reports["expert_validation_md"] = ev.read_text()
     out = build_repo(
         work / OUTPUT_DIR,
-        speeches=load_stage(work, "speeches_split", "pairs"),
-        ratings=load_stage(work, "ratings_split", "pairs"),
+        speeches=load_stage(work, SPEECHES_SPLIT, "dataset pairs"),
+        ratings=load_stage(work, RATINGS_SPLIT, "dataset pairs"),
         pairs=pairs, release=to_release(pairs), recipe=recipe, reports=reports,
         repo_id=cfg.repo_id, pretty_name=cfg.pretty_name, license=cfg.license,
     )
@@ -67,7 +68,7 @@ def _collection_summary(path: Path) -> dict:
 
 def run_push(target: HubTarget, work_dir: str | Path, repo_id: str) -> PushResult:
     """Publish `<work_dir>/dataset_repo` as the dataset `repo_id` to `target` (the Hub or a local mirror)."""
-    folder = need(work_dir, OUTPUT_DIR, "dataset")
+    folder = need(work_dir, OUTPUT_DIR, "dataset build")
     result = push_folder(folder, repo_id, "dataset", private=target.private, revision=target.revision,
                          tag=target.tag, hub_dir=target.hub_dir)
     log.info("push: %s %s (%s)", repo_id, "updated" if result.changed else "unchanged", result.url)

@@ -1,6 +1,6 @@
 """GPU-hours and API dollars of a build, computed from its recipes and measured inputs:
-`psycopref estimate RECIPE --costs [--inputs benchmarks/measured.yaml]`. This module also holds the
-`psycopref estimate` command (peak memory per GPU, `hub_tools.estimate.memory`, without --costs).
+`psycopref estimate RECIPE --costs [--inputs FILE]` (the command: `estimate/cli.py`;
+without --costs it estimates peak memory per GPU, `estimate/memory.py`).
 
 The inputs file (schema `CostInputs`, every number with its basis: measured by a named benchmark, or an
 assumption) holds the build's size, tokens per prompt, answer and judged speech, GPU types (peak bf16
@@ -24,16 +24,15 @@ self-hosted models and the list prices of API models. From a recipe:
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from ..config import RecipeError, Strict, load, load_any, parse_overrides
+from ..config import RecipeError, Strict, find_recipe_file, load, load_any
 
-DEFAULT_INPUTS = "benchmarks/measured.yaml"
+INPUTS_FILE = "data/measured.yaml"  # the default inputs, inside this package (any install, any working dir)
 PROTOCOLS = ("per_principle", "all_principles_keyed", "all_principles_compact")
 
 
@@ -124,8 +123,16 @@ class CostLine:
     counted: bool = True  # False: an alternative shown beside the recipe's choice, not in the total
 
 
-def load_inputs(path: str | Path = DEFAULT_INPUTS) -> CostInputs:
-    return load(CostInputs, path)
+def default_inputs() -> Path:
+    """The inputs shipped with the package (`hub_tools/estimate/data/measured.yaml`)."""
+    from importlib import resources
+
+    return Path(str(resources.files("hub_tools.estimate").joinpath(INPUTS_FILE)))
+
+
+def load_inputs(path: str | Path | None = None) -> CostInputs:
+    """The cost inputs of `path`, by default the packaged ones."""
+    return load(CostInputs, path or default_inputs())
 
 
 def gpu_type(device: str, inputs: CostInputs, source: str = "inputs") -> GpuType:
@@ -230,7 +237,6 @@ def recipe_lines(path: str | Path, inputs: CostInputs, overrides: dict | None = 
                  speeches: int | None = None, name: str | None = None) -> list[CostLine]:
     """The cost lines of any recipe: a dataset, a trained model, or a release (every artifact's recipe)."""
     from ..config import recipe_kind
-    from .memory import find_recipe_file
 
     kind = kind or recipe_kind(path)
     recipe = load_any(path, overrides, kind)
@@ -275,42 +281,3 @@ def _bases(inputs: CostInputs) -> list[tuple[str, str]]:
     rows += [(f"serving, {k}", v.basis) for k, v in inputs.serving.models.items()]
     rows += [(f"API price, {k}", v.basis) for k, v in inputs.api_prices.items()]
     return rows
-
-
-def _estimate_cmd(args, extra: list[str]) -> int:
-    from . import memory
-
-    overrides = parse_overrides(extra)
-    if args.costs:
-        inputs = load_inputs(args.inputs)
-        lines = [line for path in args.recipes
-                 for line in recipe_lines(path, inputs, overrides, args.kind, speeches=args.speeches)]
-        print(cost_table(lines, inputs, args.inputs))
-        return 0
-    rows = [(str(path), memory.estimate_recipe(path, overrides, args.kind)) for path in args.recipes]
-    if args.markdown:
-        print(memory.markdown_table(rows))
-        return 0
-    for name, est in rows:
-        print(f"{name}: {est.params:,} parameters, {est.trainable:,} trainable, {est.quantized:,} in 4-bit")
-        for key, gib in est.gib().items():
-            print(f"  {key:<14} {gib:8.2f} GiB")
-        if est.plan.budget_gb is not None:
-            print(f"  budget {est.plan.budget_gb:g} GiB per device: {'fits' if est.fits else 'DOES NOT FIT'}")
-    return 0
-
-
-def add_cli(sub) -> None:
-    from . import memory
-
-    p = sub.add_parser("estimate", help="peak training memory per device of recipes (--costs: GPU-hours and dollars), "
-                       "computed without a GPU", formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=f"{memory.__doc__}\n{__doc__}")
-    p.add_argument("recipes", nargs="+", help="recipe YAML files (recipes/<artifact>/<method>/config_*.yaml)")
-    p.add_argument("--kind", default=None, help="recipe kind when the file is not under recipes/<artifact>/<method>/")
-    p.add_argument("--markdown", action="store_true", help="print one Markdown table (for benchmarks/RESULTS.md)")
-    p.add_argument("--costs", action="store_true", help="GPU-hours and dollars instead (dataset, model and release "
-                   "recipes; hub_tools/costs.py), as a Markdown table")
-    p.add_argument("--inputs", default="benchmarks/measured.yaml", help="measured token counts, throughputs and prices for --costs")
-    p.add_argument("--speeches", type=int, default=None, help="--costs: speeches in the build (default: the inputs' build.speeches)")
-    p.set_defaults(func=_estimate_cmd, overrides=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import RecipeError, load_any, read_yaml
+from ..config import RecipeError, find_recipe_file, load_any, read_yaml
 
 GIB = 1024**3
 CUDA_OVERHEAD = 1 * GIB  # CUDA context, cuBLAS workspace, allocator slack (rule of thumb)
@@ -200,20 +200,6 @@ def sharding(accelerate_config: str | None) -> str:
     if kind == "FSDP" and (fsdp.get("fsdp_sharding_strategy") in ("FULL_SHARD", 1) or fsdp.get("fsdp_version") == 2):
         return "fsdp"
     return "none"
-
-
-def find_recipe_file(path: str) -> Path:
-    """A file a recipe names: as given (relative to the working dir), else inside the installed package's
-    copy of recipes/ (recipes/accelerate/... in a wheel)."""
-    from importlib import resources
-
-    if Path(path).is_file():
-        return Path(path)
-    if Path(path).parts[:1] == ("recipes",):
-        packaged = resources.files("hub_tools.recipes").joinpath(*Path(path).parts[1:])
-        if packaged.is_file():
-            return Path(str(packaged))
-    raise RecipeError(f"file named by the recipe not found: {path}")
 
 
 def estimate_recipe(path: str | Path, overrides: dict | None = None, kind: str | None = None) -> MemoryEstimate:

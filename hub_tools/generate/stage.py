@@ -15,16 +15,15 @@ import random
 from pathlib import Path
 
 from datasets import Dataset, Features, Value
-from pydantic import Field, model_validator
 
-from ..config import Endpoint, RecipeError, Strict
-from ..io import load_stage, save_atomic
+from ..config import RecipeError, Responder
+from ..io import RESPONSES, SPEECHES, load_stage, save_atomic
 from ..paper.prompts import responding_messages
 from ..serving.runtime import Runtime, run_parallel
+from .config import GenerateConfig
 
 log = logging.getLogger("psycopref")
 
-OUTPUT_DIR = "responses"
 RESPONSE_FEATURES = Features({
     "speech_id": Value("string"), "response_id": Value("string"), "member": Value("string"),
     "model": Value("string"), "response": Value("string"),
@@ -32,32 +31,7 @@ RESPONSE_FEATURES = Features({
 })
 
 
-class PoolMember(Endpoint):
-    """One responder of the model pool (paper Table 5)."""
-
-    name: str = Field(..., description="Unique name of the member; recorded as the response's model (chosen_model/rejected_model).")
-    system_prompt: str | None = Field(None, description="Optional system message before the Responding Prompt.")
-
-
-class GenerateConfig(Strict):
-    """Stage 2: which models answer, how many per speech, and how many requests run at once."""
-
-    pool: list[PoolMember] = Field(..., min_length=1, description="The model pool (paper: 20 LLMs, Table 5).")
-    members_per_speech: int = Field(4, ge=1, description="Members sampled per speech (paper: 4; the judge needs 4 responses per speech).")
-    samples_per_member: int = Field(1, ge=1, description="Answers each sampled member gives per speech, each with its own seed (1 for the dataset build; K for an iterative-DPO round's one policy).")
-    max_speeches: int | None = Field(None, ge=1, description="Seeded subset of speeches to answer; None answers all.")
-    concurrency: int = Field(2, ge=1, description="Requests in flight at once.")
-
-    @model_validator(mode="after")
-    def _pool(self) -> GenerateConfig:
-        names = [m.name for m in self.pool]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"pool: member names must be unique, repeated: {', '.join(dupes)}")
-        return self
-
-
-def sample_members(speech_id: str, pool: list[PoolMember], k: int, seed: int) -> list[PoolMember]:
+def sample_members(speech_id: str, pool: list[Responder], k: int, seed: int) -> list[Responder]:
     """The k members that answer one speech: seeded by (seed, speech id), in a random order."""
     if k > len(pool):
         raise RecipeError(f"generate.members_per_speech={k} but the pool has only {len(pool)} members")
@@ -72,7 +46,7 @@ def select_speeches(speeches: Dataset, max_speeches: int | None, seed: int) -> D
     return speeches.select(keep)
 
 
-def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, PoolMember, int | None, int | None]]:
+def _tasks(speeches: Dataset, cfg: GenerateConfig, seed: int) -> list[tuple[str, str, Responder, int | None, int | None]]:
     """(speech id, text, member, sample index or None when each member answers once, length in words or
     None when unconstrained) per call."""
     samples = [None] if cfg.samples_per_member == 1 else list(range(cfg.samples_per_member))
@@ -84,7 +58,7 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
                  speeches: Dataset | None = None) -> Dataset:
     """Answer `speeches` (default: `<work_dir>/speeches`); save and return `<work_dir>/responses`."""
     if speeches is None:
-        speeches = load_stage(work_dir, "speeches", "speeches")
+        speeches = load_stage(work_dir, SPEECHES, "dataset speeches")
     speeches = select_speeches(speeches, cfg.max_speeches, seed)
     tasks = _tasks(speeches, cfg, seed)
 
@@ -104,6 +78,6 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     results = run_parallel(answer, len(tasks), cfg.concurrency, "generate", "resp")
     cached = sum(hit for _, hit in results)
     ds = Dataset.from_list([row for row, _ in results], features=RESPONSE_FEATURES)
-    out = save_atomic(ds, Path(work_dir) / OUTPUT_DIR)
+    out = save_atomic(ds, Path(work_dir) / RESPONSES)
     log.info("generate: %d responses to %d speeches (%d from cache) -> %s", len(ds), len(speeches), cached, out)
     return ds

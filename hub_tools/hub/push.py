@@ -222,34 +222,6 @@ def _push_local(folder: Path, repo_id: str, repo_type: str, hub_dir: Path) -> Pu
     return PushResult(url=str(dest), commit_id=digest, changed=True)
 
 
-# --------------------------------------------------------------------------- the publishing commands' flags
-
-def add_target_flags(parser) -> None:
-    """`--hub-dir DIR` / `--hub`: where a push command publishes, overriding the recipe's `push.hub_dir`."""
-    parser.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-    parser.add_argument("--hub", action="store_true",
-                        help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-
-
-def add_recipe_commands(sub, commands: dict[str, str], recipe_help: str, func, push: str) -> None:
-    """One subcommand per `commands` entry (name -> help), each taking a recipe and `--section.key value`
-    overrides; the `push` command also takes the target flags."""
-    for name, text in commands.items():
-        p = sub.add_parser(name, help=text)
-        p.add_argument("recipe", help=recipe_help)
-        if name == push:
-            add_target_flags(p)
-        p.set_defaults(func=func, overrides=True)
-
-
-def apply_target_flags(target, args) -> None:
-    """Set a recipe's push target (anything with `hub_dir`) from `add_target_flags`' flags."""
-    if args.hub_dir is not None:
-        target.hub_dir = args.hub_dir
-    if args.hub:
-        target.hub_dir = None
-
-
 def report(result: PushResult) -> str:
     """One line saying what a push did."""
     return f"{'pushed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})"

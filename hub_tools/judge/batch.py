@@ -26,7 +26,7 @@ def run_batch(cfg: JudgeConfig, work: Path, rt: Runtime, prompts: list[list[dict
     """Submit (or resume) one batch for the prompts not in the cache yet; returns the answers stored."""
     endpoint = cfg.endpoint
     backend = rt.backend(endpoint)
-    if not hasattr(backend, "request_body") or not endpoint.base_url or endpoint.base_url == "managed":
+    if not backend.supports_batch or not endpoint.base_url or endpoint.base_url == "managed":
         raise RecipeError(f"judge.batch needs an OpenAI-compatible endpoint with a base_url (backend "
                           f"{endpoint.backend!r}, base_url {endpoint.base_url!r} has no Batch API)")
     requests = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Value
 
 from ..errors import StageError
-from ..io import load_stage, save_atomic, write_json, write_jsonl
+from ..io import RATINGS, RESPONSES, SPEECHES, load_stage, save_atomic, write_json, write_jsonl
 from ..paper.principles import PRINCIPLE_NAMES, by_short
 from ..paper.prompts import all_principles_messages, rating_messages, rating_template, template_hash
 from ..serving.runtime import Runtime, run_parallel
@@ -71,18 +71,18 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
     save `<work_dir>/ratings`, `quarantine.jsonl` and `judge_ledger.json`; return the ratings."""
     work = Path(work_dir)
     if speeches is None:
-        speeches = load_stage(work, "speeches", "speeches")
+        speeches = load_stage(work, SPEECHES, "dataset speeches")
     texts = {r["id"]: r["text"] for r in speeches}
-    groups = _group(load_stage(work, "responses", "generate") if responses is None else responses)
+    groups = _group(load_stage(work, RESPONSES, "dataset generate") if responses is None else responses)
     bad = [s for s, rs in groups.items() if len(rs) != N_RESPONSES]
     if bad:
         raise StageError(f"judge: speech {bad[0]} has {len(groups[bad[0]])} responses, expected {N_RESPONSES} "
                          f"({len(bad)} such speeches); generate {N_RESPONSES} per speech "
-                         "(members_per_speech x samples_per_member) and rerun `psycopref generate`")
+                         "(members_per_speech x samples_per_member) and rerun `psycopref dataset generate`")
     orphans = sorted(set(groups) - set(texts))
     if orphans:
         raise StageError(f"judge: responses name speech {orphans[0]!r}, which is not in {work / 'speeches'} "
-                         f"({len(orphans)} such speeches); rerun `psycopref generate` after `psycopref speeches`")
+                         f"({len(orphans)} such speeches); rerun `psycopref dataset generate` after `psycopref dataset speeches`")
     all_mode = cfg.mode == "all_principles"
     keys = [ALL] if all_mode else list(PRINCIPLE_NAMES)
     units = [(sid, key) for sid in groups for key in keys]
@@ -136,7 +136,7 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
 
     results = run_parallel(rate, len(units), cfg.concurrency, f"judge ({cfg.mode})", "call")
     ds = _assemble(cfg, seed, groups, results)
-    save_atomic(ds, work / "ratings")
+    save_atomic(ds, work / RATINGS)
     quarantined = [r["quarantine"] for r in results if "quarantine" in r]
     _write_reports(cfg, work, rt, quarantined, len(units))
     return ds

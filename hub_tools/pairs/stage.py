@@ -14,7 +14,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from ..io import load_stage, save_atomic, write_json
+from ..io import PAIRS, RATINGS, RATINGS_SPLIT, SPEECHES, SPEECHES_SPLIT, load_stage, save_atomic, write_json
 from ..paper.principles import PRINCIPLE_NAMES
 from ..paper.public_release import SPLITS
 from .build import build_pairs, split_speeches
@@ -29,8 +29,8 @@ def run_pairs(cfg: PairsConfig, work_dir: str | Path, *, seed: int = 42, speeche
     """Scrub, split and pair `ratings` (default: `<work_dir>/ratings`) of `speeches` (default:
     `<work_dir>/speeches`); save and return `<work_dir>/pairs`."""
     work = Path(work_dir)
-    speeches = load_stage(work, "speeches", "speeches") if speeches is None else speeches
-    ratings = load_stage(work, "ratings", "judge") if ratings is None else ratings
+    speeches = load_stage(work, SPEECHES, "dataset speeches") if speeches is None else speeches
+    ratings = load_stage(work, RATINGS, "dataset judge") if ratings is None else ratings
     privacy: Counter = Counter()
     if cfg.scrub:
         speeches, c1 = scrub_dataset(speeches, ["text"], keep_toll_free=cfg.keep_toll_free)
@@ -41,11 +41,11 @@ def run_pairs(cfg: PairsConfig, work_dir: str | Path, *, seed: int = 42, speeche
     # the same split build_pairs made: it splits every speech with a ratings row, complete or not
     split_of = split_speeches(sorted(set(ratings["speech_id"])), cfg, seed=seed)
     speeches = speeches.map(lambda r: {"split": split_of.get(r["id"], "unrated")})
-    save_atomic(pairs, work / "pairs")
+    save_atomic(pairs, work / PAIRS)
     save_atomic(DatasetDict({s: speeches.filter(lambda r, s=s: r["split"] == s) for s in SPLITS}),
-                work / "speeches_split")
+                work / SPEECHES_SPLIT)
     save_atomic(DatasetDict({s: ratings.filter(lambda r, s=s: split_of.get(r["speech_id"]) == s) for s in SPLITS}),
-                work / "ratings_split")
+                work / RATINGS_SPLIT)
     report["privacy"] = {k: int(v) for k, v in sorted(privacy.items())}
     write_json(work / "pairs_report.json", report)
     log.info("pairs: %d train / %d test pairs (%d train / %d test speeches); privacy masks: %s",

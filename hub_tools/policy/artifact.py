@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 from ..hub.push import PushResult, push_folder
-from ..io import atomic_dir, need, write_json, write_text
-from .card import RECIPE_FILE, ROUNDS, TRAIN_RESULTS, WINRATE, read_json, recipe_yaml, write_card
+from ..io import atomic_dir, need, read_json, write_json, write_text
+from ..kinds import RECIPE_FILE
+from .card import ROUNDS, TRAIN_RESULTS, WINRATE, recipe_yaml, write_card
 from .config import DPORecipe
 
 log = logging.getLogger("psycopref")
@@ -37,7 +38,7 @@ def build_policy_folder(recipe: DPORecipe, checkpoint: Path, repo_id: str, round
         if rounds is not None:
             write_json(tmp / ROUNDS, rounds)
         if report:
-            write_json(tmp / TRAIN_RESULTS, {**read_json(tmp, TRAIN_RESULTS), **report})
+            write_json(tmp / TRAIN_RESULTS, {**read_json(tmp / TRAIN_RESULTS), **report})
         write_card(recipe, tmp, repo_id)
     return out
 
@@ -48,7 +49,7 @@ def attach_winrate(recipe: DPORecipe, results: dict, policy: str, folder: Path |
     from .winrate.report import topic_figure
 
     folder = Path(folder or recipe.model_dir)
-    need(folder.parent, folder.name, "train-dpo")
+    need(folder.parent, folder.name, "policy dpo")
     mine = results["policies"][policy]
     settings = mine["settings"]
     n = max((s.get("n_speeches") or 0) for s in settings.values()) if settings else 0
@@ -64,7 +65,7 @@ def push_policy(recipe: DPORecipe, folder: Path | None = None, revision: str | N
     """Publish the policy folder (or `folder`, e.g. a round's checkpoint) as <push.repo_id>, on branch
     `revision` (default: push.revision, else main): the Hub, or `push.hub_dir` locally."""
     folder = Path(folder or recipe.model_dir)
-    need(folder.parent, folder.name, "train-dpo")
+    need(folder.parent, folder.name, "policy dpo")
     if not (folder / TRAIN_RESULTS).is_file():
         log.warning("%s has no %s: is it a policy folder?", folder, TRAIN_RESULTS)
     p = recipe.push

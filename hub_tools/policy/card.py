@@ -9,32 +9,24 @@ it without results and `attach_winrate` rewrites it with them; same files, same 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
-from ..training.card import training_rows
+from ..io import read_json
+from ..kinds import RECIPE_FILE
+from ..training.card import METHODS, training_rows
 from .config import DPOIterRecipe, DPORecipe
 
 TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
 TRAIN_RESULTS = "train_results.json"
 ROUNDS = "rounds.json"  # DPO-Iter: one entry per round
-WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref eval-policy`
-RECIPE_FILE = "recipe.yaml"
+WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref policy eval`
 TAGS = ["psycopref", "trl", "psychotherapy", "counseling", "mental-health"]
 DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
-METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",
-           "qlora": "QLoRA: LoRA adapters on a 4-bit NF4 base, merged into the unquantised base"}
 SETTINGS = {"free": "Without length constraint", "length_matched": "With length constraint"}
-
-
-def read_json(folder: Path, name: str) -> Any:
-    path = Path(folder) / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _pct(x: float | None) -> str:
@@ -81,17 +73,17 @@ def _rounds(recipe: DPORecipe, rounds: list[dict] | None) -> tuple[list[dict], d
 
 def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
     """(Re)write folder/README.md from the folder's result files."""
-    train = read_json(folder, TRAIN_RESULTS)
+    train = read_json(Path(folder) / TRAIN_RESULTS)
     if train is None:
-        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref train-dpo")
+        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref policy dpo")
     base, dataset = recipe.model.base_hub_id, recipe.data.hub_dataset_id
     if base is None:
         raise CardError(f"model.hub_id: the card needs the Hub id of {recipe.model.name_or_path!r}")
     if dataset is None:
         raise CardError(f"data.dataset_id: the card needs the Hub id of the dataset at {recipe.data.path!r}")
     iterative = isinstance(recipe, DPOIterRecipe)
-    winrate, evals = _winrate(read_json(folder, WINRATE), dataset)
-    rounds, iter_info, best_round = _rounds(recipe, read_json(folder, ROUNDS))
+    winrate, evals = _winrate(read_json(Path(folder) / WINRATE), dataset)
+    rounds, iter_info, best_round = _rounds(recipe, read_json(Path(folder) / ROUNDS))
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], base_model=base, datasets=[dataset], library_name="transformers",
         pipeline_tag="text-generation", tags=TAGS + (["iterative-dpo", "dpo"] if iterative else ["dpo"]),
@@ -113,7 +105,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
                      f"the train pairs of [`{dataset}`](https://huggingface.co/datasets/{dataset})",
         "demo_scale": train["train_pairs"] < DEMO_PAIRS, "steps": train["global_step"],
         "train_pairs": train["train_pairs"], "winrate": winrate, "license": recipe.card.license,
-        "hyper": training_rows(recipe.model, t, recipe.hardware, train, recipe.seed, METHODS, head, tail),
+        "hyper": training_rows(recipe.model, t, recipe.hardware, train, recipe.seed, head, tail),
         "rounds": rounds, "iter": iter_info, "best_round": best_round,
         "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]) or "-",
         "launch": launch_command(recipe),
@@ -125,7 +117,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
 
 def launch_command(recipe: DPORecipe, recipe_path: str = RECIPE_FILE) -> str:
     """How to train the recipe on the hardware it states."""
-    cmd = "train-dpo-iter" if isinstance(recipe, DPOIterRecipe) else "train-dpo"
+    cmd = "policy dpo-iter" if isinstance(recipe, DPOIterRecipe) else "policy dpo"
     hw = recipe.hardware
     if hw.accelerate_config:
         return (f"accelerate launch --config_file {hw.accelerate_config} --num_processes {hw.gpus} "

@@ -1,48 +1,53 @@
 """The policy commands:
 
-    psycopref train-dpo RECIPE [--training.beta 0.1 ...]   offline DPO on the train pairs -> <work_dir>/policy_model
-    psycopref train-dpo-iter RECIPE [...]                  iterative DPO with a reward model (resumable rounds)
-    psycopref push-policy RECIPE [--hub-dir DIR | --hub]   publish the policy folder
+    psycopref policy dpo RECIPE [--training.beta 0.1 ...]   offline DPO on the train pairs -> <work_dir>/policy_model
+    psycopref policy dpo-iter RECIPE [...]                  iterative DPO with a reward model (resumable rounds)
+    psycopref policy eval RECIPE [...]                      win rates against a reference model (paper Table 2)
+    psycopref policy push RECIPE [--hub-dir DIR | --hub]    publish the policy folder
 
-Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli train-dpo RECIPE`.
-Win rates: `psycopref eval-policy` (hub_tools.policy.winrate).
+Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli policy dpo RECIPE`.
+The old names (`train-dpo`, `train-dpo-iter`, `eval-policy`, `push-policy`) still work for one release.
 """
 
 from __future__ import annotations
 
+from ..commands import apply_target_flags, group, rename
 from ..config import load_any, parse_overrides
-from ..hub.push import add_recipe_commands, apply_target_flags, report
-
-KINDS = {"train-dpo": "dpo", "train-dpo-iter": "dpo-iter"}
-
-
-COMMANDS = {  # subcommand -> help
-    "train-dpo": "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs; builds the policy folder",
-    "train-dpo-iter": "iterative DPO: sample K answers per speech, score with a reward model, DPO on best vs worst",
-    "push-policy": "publish a policy folder to the Hub or a local mirror",
-}
+from ..hub.push import report
 
 
 def _cmd(args, extra: list[str]) -> int:
     overrides = parse_overrides(extra)
-    if args.command == "push-policy":
+    if args.verb == "push":
         from .artifact import push_policy
 
-        recipe = load_any(args.recipe, overrides)
+        recipe = load_any(args.recipe, overrides)  # dpo or dpo-iter: its method folder says which
         apply_target_flags(recipe.push, args)
         print(report(push_policy(recipe)))
-        return 0
-    recipe = load_any(args.recipe, overrides, KINDS[args.command])
-    if args.command == "train-dpo":
+    elif args.verb == "eval":
+        from .winrate.evaluate import evaluate_policies
+
+        out = evaluate_policies(load_any(args.recipe, overrides, kind="eval"))
+        print(out.markdown)
+        print(f"results: {out.json_path}, {out.markdown_path}, {out.figure_path}")
+    elif args.verb == "dpo":
         from .train import train_dpo
 
-        print(train_dpo(recipe))
+        print(train_dpo(load_any(args.recipe, overrides, kind="dpo")))
     else:
         from .iterate import train_dpo_iter
 
-        print(train_dpo_iter(recipe))
+        print(train_dpo_iter(load_any(args.recipe, overrides, kind="dpo-iter")))
     return 0
 
 
 def add_cli(sub) -> None:
-    add_recipe_commands(sub, COMMANDS, "policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)", _cmd, push="push-policy")
+    policy = group(sub, "policy", "DPO and DPO-Iter policies and their win rates (paper §4.2)")
+    policy.recipe_verb("dpo", "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs",
+                       _cmd, "DPO recipe YAML (recipes/<model>/dpo/config_*.yaml)")
+    policy.recipe_verb("dpo-iter", "iterative DPO: sample, score with a reward model, train", _cmd, "DPO-Iter recipe YAML (recipes/<model>/dpo-iter/config_*.yaml)")
+    policy.recipe_verb("eval", "win rates against a reference model (paper Table 2)", _cmd, "eval recipe YAML (recipes/<model>/eval/config_*.yaml)")
+    policy.recipe_verb("push", "publish a policy folder (Hub or local mirror)", _cmd,
+                       "policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)", push=True)
+    for old, verb in (("train-dpo", "dpo"), ("train-dpo-iter", "dpo-iter"), ("eval-policy", "eval"), ("push-policy", "push")):
+        rename(old, "policy", verb)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from peft import LoraConfig
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from trl import DPOConfig
 
 from ..config import RecipeError, ServerConfig, Strict, dataclass_section
+from ..kinds import KINDS
+from ..serving.base import in_process
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
@@ -34,15 +36,15 @@ class PolicyDataSection(DataSection):
 
 
 class DPORecipe(TrainedModelRecipe):
-    """Offline DPO on the dataset's train pairs: `psycopref train-dpo` and `push-policy` read it."""
+    """Offline DPO on the dataset's train pairs: `psycopref policy dpo` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo", description="Trainer checkpoints (trainer/), the model folder (policy_model/), caches and logs.")
     model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
     data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
     training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
 
-    kind: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
-    folder: ClassVar[str] = "policy_model"
+    suffix: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
+    folder: ClassVar[str] = KINDS.get("dpo").folder
 
     def dpo_config(self, **values: Any) -> DPOConfig:
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
@@ -61,11 +63,18 @@ class DPORecipe(TrainedModelRecipe):
 class GenerationSection(Strict):
     """How a round samples answers from the current policy."""
 
-    backend: Literal["transformers", "vllm"] | None = Field(None, description="transformers (CPU or GPU) or vllm (GPU, optional extra); null: vllm when it is installed and a GPU is present, else transformers.")
+    backend: str | None = Field(None, description="An in-process backend: transformers (CPU or GPU) or vllm (GPU, optional extra); null: vllm when it is installed and a GPU is present, else transformers.")
     samples: int = Field(8, ge=2, description="Answers sampled per speech (paper: 8); the highest- and lowest-rewarded make the pair.")
     params: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.8, "top_p": 0.95, "max_tokens": 512},
                                    description="Decoding parameters of the samples (temperature, top_p, max_tokens, ...); each sample gets its own seed.")
     concurrency: int = Field(1, ge=1, description="Generation requests in flight at once.")
+
+    @field_validator("backend")
+    @classmethod
+    def _in_process(cls, backend: str | None) -> str | None:
+        if backend is not None and not in_process(backend):
+            raise ValueError(f"{backend!r} is not an in-process backend: a round samples from its own checkpoint folder")
+        return backend
 
 
 class IterSection(Strict):
@@ -84,13 +93,13 @@ class IterSection(Strict):
 
 
 class DPOIterRecipe(DPORecipe):
-    """Iterative DPO: `psycopref train-dpo-iter` and `push-policy` read it."""
+    """Iterative DPO: `psycopref policy dpo-iter` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
     server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")
     iter: IterSection = Field(..., description="The rounds.")
 
-    kind: ClassVar[str] = "DPO-Iter"
+    suffix: ClassVar[str] = "DPO-Iter"
 
     def holds_reference(self) -> bool:
         """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:

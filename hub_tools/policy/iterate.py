@@ -24,9 +24,10 @@ from typing import Any
 from accelerate import PartialState
 from datasets import Dataset
 
-from ..config import RecipeError, save_resolved
-from ..generate.stage import GenerateConfig, PoolMember, run_generate
-from ..io import load_stage, run_log, save_atomic, write_json
+from ..config import RecipeError, Responder, save_resolved
+from ..generate.config import GenerateConfig
+from ..generate.stage import run_generate
+from ..io import PAIRS, RESPONSES, SPEECHES, load_stage, read_json, run_log, save_atomic, write_json
 from ..pairs.build import best_and_worst
 from ..serving.models import resolve_model
 from ..serving.runtime import Runtime
@@ -44,7 +45,7 @@ class Manifest:
 
     def __init__(self, folder: Path, round_no: int):
         self.path = folder / MANIFEST
-        self.data = load_json(self.path) or {"round": round_no, "steps": {}}
+        self.data = read_json(self.path) or {"round": round_no, "steps": {}}
 
     def done(self, step: str) -> dict | None:
         return self.data["steps"].get(step)
@@ -53,12 +54,6 @@ class Manifest:
         self.data["steps"][step] = facts
         write_json(self.path, self.data)
         return facts
-
-
-def load_json(path: Path) -> Any:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def train_speeches(recipe: DPOIterRecipe) -> tuple[Dataset, Dataset]:
@@ -89,10 +84,10 @@ def _generation_backend(recipe: DPOIterRecipe) -> str:
     return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
 
 
-def _member(recipe: DPOIterRecipe, policy: str, name: str, seed: int) -> PoolMember:
+def _member(recipe: DPOIterRecipe, policy: str, name: str, seed: int) -> Responder:
     """The current policy as the round's only pool member (each sample gets seed + its index)."""
     params = {**recipe.iter.generation.params, "seed": seed}
-    return PoolMember(name=name, backend=_generation_backend(recipe), model=policy, params=params)
+    return Responder(name=name, backend=_generation_backend(recipe), model=policy, params=params)
 
 
 def sample_round(pool: Dataset, n: int, seed: int, round_no: int) -> Dataset:
@@ -133,7 +128,7 @@ def reward_pairs(speeches: Dataset, scored: Dataset, min_margin: float) -> tuple
                                      "mean_margin": sum(margins) / len(margins) if margins else None}
 
 
-def sample_answers(recipe: DPOIterRecipe, rt: Runtime, member: PoolMember, speeches: Dataset, folder: Path,
+def sample_answers(recipe: DPOIterRecipe, rt: Runtime, member: Responder, speeches: Dataset, folder: Path,
                    samples: int) -> Dataset:
     """`samples` answers per speech from the policy, through the generate stage (cached); the policy's
     in-process model is released afterwards, so the next round's (or the trainer's) memory is free."""
@@ -173,22 +168,22 @@ def _prepare(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, start: str, poo
     """The round's data: speeches drawn, K answers each, their rewards, the (best, worst) pairs."""
     it, folder = recipe.iter, recipe.work_path / f"round-{k}"
     if not m.done("speeches"):
-        save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / "speeches")
-        m.mark("speeches", n=len(load_stage(folder, "speeches", "train-dpo-iter")))
-    speeches = load_stage(folder, "speeches", "train-dpo-iter")
+        save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / SPEECHES)
+        m.mark("speeches", n=len(load_stage(folder, SPEECHES, "policy dpo-iter")))
+    speeches = load_stage(folder, SPEECHES, "policy dpo-iter")
     if not m.done("generate"):
         member = _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
         sample_answers(recipe, rt, member, speeches, folder, it.generation.samples)
         m.mark("generate", policy=start, samples=it.generation.samples)
     if not m.done("score"):
-        save_atomic(score_responses(scorer, speeches, load_stage(folder, "responses", "train-dpo-iter")), folder / "scores")
+        save_atomic(score_responses(scorer, speeches, load_stage(folder, RESPONSES, "policy dpo-iter")), folder / "scores")
         m.mark("score", reward_model=it.reward_model)
     if not m.done("pairs"):
-        pairs, facts = reward_pairs(speeches, load_stage(folder, "scores", "train-dpo-iter"), it.min_margin)
+        pairs, facts = reward_pairs(speeches, load_stage(folder, "scores", "policy dpo-iter"), it.min_margin)
         if not len(pairs):
             raise RecipeError(f"round {k}: no speech has two answers whose rewards differ by >= iter.min_margin "
                               f"({it.min_margin}); lower it or sample more answers (iter.generation.samples)")
-        save_atomic(pairs, folder / "pairs")
+        save_atomic(pairs, folder / PAIRS)
         m.mark("pairs", **facts)
 
 
@@ -205,7 +200,7 @@ def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: 
     m = Manifest(folder, k)
     if not m.done("train"):
         reference = initial if it.reference == "initial" and k > 1 else None
-        report = train_checkpoint(recipe, load_stage(folder, "pairs", "train-dpo-iter"), start, folder / "checkpoint",
+        report = train_checkpoint(recipe, load_stage(folder, PAIRS, "policy dpo-iter"), start, folder / "checkpoint",
                                   reference=reference, trainer_dir=folder / "trainer")
         _free_accelerator()
         if state.is_main_process:

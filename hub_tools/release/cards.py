@@ -19,21 +19,15 @@ from pathlib import Path
 
 import yaml
 
-from ..config import RECIPE_KINDS, RecipeError, merge, validate
-from ..errors import PsycoprefError
+from ..config import RecipeError, merge, validate
 from ..hub.cards import update_section
 from ..io import write_text
+from ..kinds import KINDS, RECIPE_FILE
+from . import ReleaseError
 
 RELEASE_SECTION, RELATED_SECTION, MODELS_SECTION = "psycopref-release", "psycopref-related", "psycopref-models"
-KIND_TEXT = {"dataset": "dataset", "reward": "reward model", "dpo": "DPO policy", "dpo-iter": "DPO-Iter policy",
-             "space": "Space"}
 METHOD_TEXT = {"full": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA (4-bit NF4 base)"}
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-RECIPE_FILE = "recipe.yaml"  # the resolved recipe every psycopref artifact folder carries
-
-
-class ReleaseError(PsycoprefError, RuntimeError):
-    """A release that cannot go ahead; the message names the artifact, its folder or repo, and the fix."""
 
 
 def hub_url(repo_id: str, repo_type: str) -> str:
@@ -81,7 +75,7 @@ def _release_text(links: Links, recipe_note: str) -> str:
 
 def _models_table(models: list[Linked]) -> str:
     rows = ["| model | what | base model | method |", "|---|---|---|---|"]
-    rows += [f"| {link(m.repo_id, 'model')} | {KIND_TEXT[m.kind]} | `{m.base_model or '-'}` | "
+    rows += [f"| {link(m.repo_id, 'model')} | {KINDS.get(m.kind).title} | `{m.base_model or '-'}` | "
              f"{METHOD_TEXT.get(m.method or '', '-')} |" for m in models]
     return "\n".join(rows)
 
@@ -142,11 +136,8 @@ def refresh_model_card(folder: Path, kind: str, repo_id: str, patch: dict) -> No
     if not path.is_file():
         raise ReleaseError(f"{folder}: no {RECIPE_FILE}; not a folder built by psycopref (build it with the recipe)")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    recipe = validate(RECIPE_KINDS.get(kind), merge(data, patch), source=str(path))
-    if kind == "reward":
-        from ..reward.card import write_card
-    else:
-        from ..policy.card import write_card
+    recipe = validate(KINDS.get(kind).load("schema"), merge(data, patch), source=str(path))
+    write_card = KINDS.get(kind).load("card")
     write_text(path, yaml.safe_dump(recipe.public(), sort_keys=False, allow_unicode=True))
     try:
         write_card(recipe, folder, repo_id)

@@ -16,8 +16,8 @@ builds it: its output folder and repo id come from that recipe. For each artifac
 
 The version is `hub_tools.__version__`, which pyproject.toml reads too; dev and pre-releases are refused
 unless allowed. `--dry-run` prints the plan (repo ids, files, sizes, tag) and touches neither the Hub nor
-any folder. This module reads the recipe and makes the plan; `release_publish` stages and pushes it and
-`release_cards` writes the cards' sections.
+any folder. This module reads the recipe and makes the plan; `publish` stages and pushes it, `cards` writes
+the cards' sections, and the kinds table (`hub_tools.kinds`) says what differs between kinds of artifact.
 """
 
 from __future__ import annotations
@@ -30,34 +30,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from ..config import Strict, load_any, parse_overrides
-from .cards import (
-    RECIPE_FILE,
-    Linked,
-    Links,
-    ReleaseError,
-)
-
-KINDS = ("dataset", "reward", "dpo", "dpo-iter", "space")  # also the order artifacts are pushed in
-REPO_TYPES = {"dataset": "dataset", "reward": "model", "dpo": "model", "dpo-iter": "model", "space": "space"}
-DEFAULT_ORG = "Psychotherapy-LLM"  # the paper's Hub organisation
-DEFAULT_SPACE = "PsyCoPref-Space"
+from ..config import Strict, find_recipe_file, load_any
+from ..kinds import DEFAULT_ORG, KINDS, RECIPE_FILE, SPACE_NAME, publishing_kinds
+from . import ReleaseError
+from .cards import Linked, Links
 
 
 class ArtifactEntry(Strict):
     """One artifact of the release and where its folder comes from."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Short name: the plan's row, the staging folder, `--only NAME`.")
-    kind: Literal[KINDS] = Field(..., description="dataset, reward, dpo, dpo-iter or space; says which recipe schema reads `recipe` and which repo type it is.")
+    kind: str = Field(..., description="dataset, reward, dpo, dpo-iter or space (a kind of `hub_tools.kinds` that makes a Hub artifact); says which recipe schema reads `recipe` and which repo type it is.")
     recipe: str | None = Field(None, description="The recipe that builds it (a path, or recipes/... inside the installed package); its output folder and repo id come from it. Not for the Space.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Keys merged into that recipe, as CLI flags would be, e.g. {work_dir: runs/demo/reward}.")
-    folder: str | None = Field(None, description="An already-built folder to publish instead of the recipe's output folder; for the Space its folder (default ./spaces, else the packaged copy).")
+    folder: str | None = Field(None, description="An already-built folder to publish instead of the recipe's output folder; for the Space its folder (default: the package's spaces/).")
     repo_id: str | None = Field(None, description="Repo id to publish as; default <org>/<the repo name its recipe gives it> (the Space: <org>/PsyCoPref-Space).")
     config: str | None = Field(None, description="Space only: the Space config deployed as its config.yaml: a file of the Space folder (config.local.yaml) or a path; default: the folder's own config.yaml.")
     build: Literal["if_missing", "never"] = Field("if_missing", description="if_missing: build a missing folder with its recipe first; never: a missing folder is an error (hosted CI trains nothing).")
-    fetch: str | None = Field(None, description="Branch of the artifact's own repo to download a missing folder from, where a GPU machine pushed it (e.g. `psycopref push-reward RECIPE --hub --push.revision candidate`); tried before building.")
+    fetch: str | None = Field(None, description="Branch of the artifact's own repo to download a missing folder from, where a GPU machine pushed it (e.g. `psycopref reward push RECIPE --hub --push.revision candidate`); tried before building.")
+
+    @field_validator("kind")
+    @classmethod
+    def _publishable(cls, kind: str) -> str:
+        names = [k.name for k in publishing_kinds()]
+        if kind not in names:
+            raise ValueError(f"kind {kind!r} is not one of {', '.join(names)}")
+        return kind
 
     @model_validator(mode="after")
     def _fits_kind(self):
@@ -113,7 +113,7 @@ class Artifact:
 
     @property
     def repo_type(self) -> str:
-        return REPO_TYPES[self.kind]
+        return KINDS.get(self.kind).repo_type
 
     @property
     def size(self) -> int:
@@ -199,16 +199,7 @@ def flags(overrides: dict[str, Any], prefix: str = "") -> list[str]:
 def _command(entry: ArtifactEntry, recipe: BaseModel) -> str:
     """The command(s) that build this artifact's folder from its recipe, with the entry's overrides."""
     extra = " ".join(flags(entry.overrides))
-    if entry.kind == "dataset":
-        lines = [f"psycopref run {entry.recipe}"]
-    elif entry.kind == "reward":
-        from ..reward.card import launch_command
-
-        lines = launch_command(recipe, entry.recipe).splitlines()
-    else:
-        from ..policy.card import launch_command
-
-        lines = launch_command(recipe, entry.recipe).splitlines()
+    lines = KINDS.get(entry.kind).load("command")(recipe, entry.recipe).splitlines()
     return " && ".join(f"{line} {extra}".strip() for line in lines)
 
 
@@ -217,7 +208,7 @@ def _plan_artifact(entry: ArtifactEntry, release: ReleaseRecipe) -> Artifact:
         from ..arena.cli import space_folder
 
         folder = space_folder(entry.folder)
-        repo_id = entry.repo_id or f"{release.org}/{DEFAULT_SPACE}"
+        repo_id = entry.repo_id or f"{release.org}/{SPACE_NAME}"
         art = Artifact(entry, repo_id, repo_id, folder, "ready" if (folder / "README.md").is_file() else "missing", "")
         if art.state == "ready":
             with tempfile.TemporaryDirectory(prefix="psycopref-space-") as tmp:
@@ -225,15 +216,8 @@ def _plan_artifact(entry: ArtifactEntry, release: ReleaseRecipe) -> Artifact:
 
                 art.files = _files(stage_space_folder(art, Path(tmp) / "space"))
         return art
-    from ..estimate.memory import find_recipe_file
-
     recipe = load_any(find_recipe_file(entry.recipe), entry.overrides, kind=entry.kind)
-    if entry.kind == "dataset":
-        from ..dataset.stage import OUTPUT_DIR
-
-        source_id, default_folder = recipe.dataset.repo_id, recipe.work_path / OUTPUT_DIR
-    else:
-        source_id, default_folder = recipe.repo_id, recipe.model_dir
+    source_id, default_folder = recipe.repo_id, recipe.work_path / KINDS.get(entry.kind).folder
     repo_id = entry.repo_id or f"{release.org}/{source_id.split('/')[-1]}"
     if entry.kind == "dataset":
         recipe.dataset.repo_id = repo_id  # a dataset folder names its repo in its card: build it as released
@@ -274,7 +258,7 @@ def _resolve(ref: str | None, artifacts: list[Artifact]) -> str | None:
 
 
 def _linked(a: Artifact, artifacts: list[Artifact]) -> Linked:
-    if a.kind in ("dataset", "space"):
+    if a.repo_type != "model":
         return Linked(a.name, a.kind, a.repo_id, a.repo_type)
     r = a.recipe
     reward = None
@@ -297,7 +281,8 @@ def make_plan(path: str | Path, overrides: dict[str, Any] | None = None, *, vers
     version = version or __version__
     check_version(version, allow_dev)
     recipe = load_any(path, overrides, kind="release")
-    artifacts = sorted((_plan_artifact(e, recipe) for e in recipe.artifacts), key=lambda a: KINDS.index(a.kind))
+    order = [k.name for k in publishing_kinds()]  # the kinds table's order: dataset, models, Space
+    artifacts = sorted((_plan_artifact(e, recipe) for e in recipe.artifacts), key=lambda a: order.index(a.kind))
     ids = [(a.repo_type, a.repo_id) for a in artifacts]
     if len(set(ids)) != len(ids):
         raise ReleaseError(f"{path}: two artifacts publish to the same repo: {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -310,38 +295,3 @@ def make_plan(path: str | Path, overrides: dict[str, Any] | None = None, *, vers
                   [x for x in linked if x.repo_type == "model"])
     selected = [a for a in artifacts if not only or a.name in only]
     return Plan(str(path), recipe, version, links.tag, artifacts, selected, links)
-
-
-def _cmd(args, extra: list[str]) -> int:
-    overrides = parse_overrides(extra)
-    if args.hub_dir is not None:
-        overrides["hub_dir"] = args.hub_dir
-    if args.hub:
-        overrides["hub_dir"] = None
-    plan = make_plan(args.recipe, overrides, allow_dev=args.allow_dev, tag=not args.no_tag, only=args.only)
-    if args.dry_run:
-        print(json.dumps(plan.as_json(), indent=2) if args.json else plan.table())
-        return 0
-    from .publish import publish
-
-    results = publish(plan)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            print(f"{'pushed   ' if r['changed'] else 'unchanged'} {r['repo_type']}:{r['repo_id']} "
-                  f"{r['commit_id'][:12]}{' ' + r['tag'] if r['tag'] else ''}  {r['url']}")
-    return 0
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("release", help="publish every artifact of a release recipe with one version tag and linked cards")
-    p.add_argument("recipe", help="release recipe (recipes/psycopref/release/config_*.yaml)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (repo ids, files, sizes, tag); touch nothing")
-    p.add_argument("--json", action="store_true", help="print the plan (or the pushes) as JSON")
-    p.add_argument("--hub", action="store_true", help="publish to the Hub (HF_ENDPOINT, token from HF_TOKEN / hf auth login)")
-    p.add_argument("--hub-dir", default=None, help="publish into this local Hub mirror instead")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="publish only these artifacts (the cards still link all)")
-    p.add_argument("--allow-dev", action="store_true", help="allow a development or pre-release version")
-    p.add_argument("--no-tag", action="store_true", help="push without the version tag (e.g. redeploying the Space between releases)")
-    p.set_defaults(func=_cmd, overrides=True)

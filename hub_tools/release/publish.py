@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..kinds import KINDS
+from . import ReleaseError
 from .cards import (
-    ReleaseError,
     check_dataset_folder,
     dataset_sections,
     model_sections,
@@ -66,24 +67,7 @@ def _fetch(a, staging: Path) -> Path:
 
 def _build(a) -> None:
     log.info("release: building %s: %s", a.name, a.command)
-    if a.kind == "dataset":
-        from ..dataset.pipeline import ORDER, run_stages
-
-        run_stages(a.recipe, [s for s in ORDER if s != "push"])
-    elif a.kind == "reward":
-        from ..reward.evaluate import evaluate_reward
-        from ..reward.train import train_reward
-
-        train_reward(a.recipe)
-        evaluate_reward(a.recipe)
-    elif a.kind == "dpo":
-        from ..policy.train import train_dpo
-
-        train_dpo(a.recipe)
-    else:
-        from ..policy.iterate import train_dpo_iter
-
-        train_dpo_iter(a.recipe)
+    KINDS.get(a.kind).load("build")(a.recipe)
 
 
 def stage(a, plan) -> Path:
@@ -101,12 +85,12 @@ def stage(a, plan) -> Path:
         _build(a)
     me = next(x for x in [plan.links.dataset, plan.links.space, *plan.links.models] if x and x.name == a.name)
     with atomic_dir(staging / a.name) as tmp:
-        if a.kind == "space":
+        if a.repo_type == "space":
             stage_space_folder(a, tmp)
             space_sections(tmp / "README.md", plan.links)
         else:
             shutil.copytree(source, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".cache", ".git"))
-            if a.kind == "dataset":
+            if a.repo_type == "dataset":
                 check_dataset_folder(tmp, a.repo_id)
                 dataset_sections(tmp / "README.md", plan.links)
             else:
@@ -130,7 +114,7 @@ def publish(plan) -> list[dict[str, Any]]:
     for a in plan.selected:
         folder = stage(a, plan)
         r = push_folder(folder, a.repo_id, a.repo_type, private=plan.recipe.private, tag=plan.tag,
-                        hub_dir=plan.recipe.hub_dir, space_sdk="gradio" if a.kind == "space" else None,
+                        hub_dir=plan.recipe.hub_dir, space_sdk="gradio" if a.repo_type == "space" else None,
                         commit_message=f"Release {plan.tag or plan.version}: {a.name} (psycopref {plan.version})")
         log.info("release: %s %s (%s)", a.repo_id, "pushed" if r.changed else "unchanged", r.commit_id)
         results.append({"name": a.name, "repo_id": a.repo_id, "repo_type": a.repo_type, "url": r.url,

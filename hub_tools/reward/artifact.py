@@ -4,7 +4,7 @@
   tokenizer files, chat_template.jinja  the chat template the model was trained through, with its pad token
   adapter/                              LoRA / QLoRA runs: the adapter itself (base_model_name_or_path = Hub id)
   train_results.json                    data sizes, steps, losses of the run
-  eval_results.json, figures/           after `psycopref eval-reward`
+  eval_results.json, figures/           after `psycopref reward eval`
   recipe.yaml                           the resolved recipe (public: no local folders)
   README.md                             the model card (cards/reward_model_card.md)
 
@@ -23,9 +23,10 @@ import yaml
 
 from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
+from ..kinds import RECIPE_FILE
 from ..serving.models import resolve_model
 from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter
-from .card import EVAL_RESULTS, RECIPE_FILE, TRAIN_RESULTS, write_card
+from .card import EVAL_RESULTS, TRAIN_RESULTS, write_card
 from .config import RewardRecipe
 from .modeling import load_reward_model
 
@@ -61,9 +62,9 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
 
 def push_reward(recipe: RewardRecipe) -> PushResult:
     """Publish <work_dir>/reward_model as <push.repo_id> (model repo): the Hub, or `push.hub_dir` locally."""
-    folder = need(recipe.work_dir, recipe.model_dir.name, "train-reward")
+    folder = need(recipe.work_dir, recipe.model_dir.name, "reward train")
     if not (folder / EVAL_RESULTS).is_file():
-        log.warning("%s has no %s: the card shows no metrics (run `psycopref eval-reward` first)", folder, EVAL_RESULTS)
+        log.warning("%s has no %s: the card shows no metrics (run `psycopref reward eval` first)", folder, EVAL_RESULTS)
     p = recipe.push
     return push_folder(folder, recipe.repo_id, "model", private=p.private, revision=p.revision, tag=p.tag,
                        hub_dir=p.hub_dir, commit_message=f"Upload {recipe.repo_id} with psycopref")

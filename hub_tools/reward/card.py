@@ -9,7 +9,6 @@ training writes it without results and evaluation rewrites it with them; same fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,14 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
 from ..hub.figures import new_figure, save_figure
-from ..training.card import training_rows
+from ..io import read_json
+from ..kinds import RECIPE_FILE
+from ..training.card import METHODS, training_rows
 from .config import RewardRecipe
 
 TEMPLATE = "reward_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
 TRAIN_RESULTS = "train_results.json"
 EVAL_RESULTS = "eval_results.json"
-RECIPE_FILE = "recipe.yaml"
 TAGS = ["psycopref", "reward-model", "trl", "bradley-terry", "psychotherapy", "counseling", "mental-health"]
 # Paper Table 1, "Our Reward Models" (test set of PsychoCounsel-Preference): accuracy %, AUC, ECE, Brier.
 PAPER_TABLE1 = (("PsychoCounsel-Llama3-3B-Reward (paper)", 98.1, 0.997, 0.050, 0.014),
@@ -32,21 +32,14 @@ PAPER_TABLE1 = (("PsychoCounsel-Llama3-3B-Reward (paper)", 98.1, 0.997, 0.050, 0
 METRICS = (("accuracy", "accuracy", "Accuracy"), ("roc_auc", "roc_auc", "ROC AUC"), ("ece", "ece", "Expected calibration error"),
            ("brier", "brier_score", "Brier score"))  # (our key, model-index metric type, name)
 DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
-METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",
-           "qlora": "QLoRA: LoRA adapters on a 4-bit NF4 base, merged into the unquantised base"}
-
-
-def read_json(folder: Path, name: str) -> dict[str, Any] | None:
-    path = Path(folder) / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def write_card(recipe: RewardRecipe, folder: Path, repo_id: str) -> Path:
     """(Re)write folder/README.md (and its figure, when evaluated) from the folder's result files."""
-    train = read_json(folder, TRAIN_RESULTS)
+    train = read_json(Path(folder) / TRAIN_RESULTS)
     if train is None:
-        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref train-reward")
-    evals = read_json(folder, EVAL_RESULTS)
+        raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref reward train")
+    evals = read_json(Path(folder) / EVAL_RESULTS)
     figure = reliability_figure(folder, evals["reliability"], evals["ece_bins"]) if evals else None
     card_data, context = card_context(recipe, train, evals, repo_id, figure)
     path = Path(folder) / "README.md"
@@ -66,11 +59,11 @@ def _metric_row(name: str, m: dict) -> dict[str, str]:
 def launch_command(recipe: RewardRecipe, recipe_path: str = RECIPE_FILE) -> str:
     """How to train and evaluate the recipe on the hardware it states."""
     hw = recipe.hardware
-    train = f"psycopref train-reward {recipe_path}"
+    train = f"psycopref reward train {recipe_path}"
     if hw.accelerate_config:
         train = (f"accelerate launch --config_file {hw.accelerate_config} --num_processes {hw.gpus} "
-                 f"-m hub_tools.cli train-reward {recipe_path}")
-    return f"{train}\npsycopref eval-reward {recipe_path}"
+                 f"-m hub_tools.cli reward train {recipe_path}")
+    return f"{train}\npsycopref reward eval {recipe_path}"
 
 
 def _hyperparameters(recipe: RewardRecipe, train: dict[str, Any]) -> list[dict[str, str]]:
@@ -80,7 +73,7 @@ def _hyperparameters(recipe: RewardRecipe, train: dict[str, Any]) -> list[dict[s
             ("Train pairs", f"{train['train_pairs']:,}" + (f" (of which {train['helpsteer2_pairs']:,} from HelpSteer2)"
                                                            if train["helpsteer2_pairs"] else "")),
             ("Dev pairs", f"{train['dev_pairs']:,} (held out of train by speech, for calibration)")]
-    return training_rows(recipe.model, recipe.training, recipe.hardware, train, recipe.seed, METHODS, head, tail)
+    return training_rows(recipe.model, recipe.training, recipe.hardware, train, recipe.seed, head, tail)
 
 
 def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, Any] | None, repo_id: str,

@@ -1,37 +1,29 @@
 """The reward-model commands:
 
-    psycopref train-reward RECIPE [--training.learning_rate 1e-5 ...]   train; build <work_dir>/reward_model
-    psycopref eval-reward RECIPE [...]                                   test metrics, figure and card into it
-    psycopref push-reward RECIPE [--hub-dir DIR | --hub]                 publish the folder
+    psycopref reward train RECIPE [--training.learning_rate 1e-5 ...]   train; build <work_dir>/reward_model
+    psycopref reward eval RECIPE [...]                                   test metrics, figure and card into it
+    psycopref reward push RECIPE [--hub-dir DIR | --hub]                 publish the folder
 
-Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli train-reward RECIPE`.
+Several GPUs: `accelerate launch --config_file recipes/accelerate/<config>.yaml -m hub_tools.cli reward train RECIPE`.
+The old names (`train-reward`, `eval-reward`, `push-reward`) still work for one release.
 """
 
 from __future__ import annotations
 
-from ..config import load, parse_overrides
-from ..hub.push import add_recipe_commands, apply_target_flags, report
+from ..commands import apply_target_flags, group, rename
+from ..config import load_any, parse_overrides
+from ..hub.push import report
 
-COMMANDS = {  # subcommand -> help
-    "train-reward": "train a Bradley-Terry reward model (TRL RewardTrainer) and build its repo folder",
-    "eval-reward": "accuracy, ROC AUC, ECE, Brier, calibration and baselines on the test pairs, into the card",
-    "push-reward": "publish the reward model folder to the Hub or a local mirror",
-}
-
-
-def load_reward_recipe(path, overrides=None):
-    from .config import RewardRecipe
-
-    return load(RewardRecipe, path, overrides)
+RECIPE_HELP = "reward recipe YAML (recipes/<model>/reward/config_*.yaml)"
 
 
 def _cmd(args, extra: list[str]) -> int:
-    recipe = load_reward_recipe(args.recipe, parse_overrides(extra))
-    if args.command == "train-reward":
+    recipe = load_any(args.recipe, parse_overrides(extra), kind="reward")
+    if args.verb == "train":
         from .train import train_reward
 
         print(train_reward(recipe))
-    elif args.command == "eval-reward":
+    elif args.verb == "eval":
         from .evaluate import evaluate_reward
 
         t = evaluate_reward(recipe)["test"]
@@ -46,4 +38,10 @@ def _cmd(args, extra: list[str]) -> int:
 
 
 def add_cli(sub) -> None:
-    add_recipe_commands(sub, COMMANDS, "reward recipe YAML (recipes/<model>/reward/config_*.yaml)", _cmd, push="push-reward")
+    reward = group(sub, "reward", "Bradley-Terry reward models (paper §4.1)")
+    reward.recipe_verb("train", "train a reward model (TRL RewardTrainer) into its repo folder", _cmd, RECIPE_HELP)
+    reward.recipe_verb("eval", "test-pair accuracy, AUC, ECE, Brier, baselines, into the card", _cmd,
+                       RECIPE_HELP)
+    reward.recipe_verb("push", "publish the reward model folder (Hub or local mirror)", _cmd, RECIPE_HELP, push=True)
+    for verb in ("train", "eval", "push"):
+        rename(f"{verb}-reward", "reward", verb)

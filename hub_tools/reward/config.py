@@ -14,6 +14,7 @@ from pydantic import Field
 from trl import RewardConfig
 
 from ..config import Endpoint, ServerConfig, Strict, dataclass_section
+from ..kinds import KINDS
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
 
 # LoRA on a sequence-classification model; `task_type` SEQ_CLS makes peft train the new `score` head fully.
@@ -45,7 +46,7 @@ class EvalSection(Strict):
 
 
 class RewardRecipe(TrainedModelRecipe):
-    """A reward-model run: `psycopref train-reward`, `eval-reward` and `push-reward` read it."""
+    """A reward-model run: `psycopref reward train`, `reward eval` and `reward push` read it."""
 
     work_dir: str = Field("runs/reward", description="Trainer checkpoints (trainer/), the model folder (reward_model/), caches and logs.")
     seed: int = Field(42, ge=0, lt=2**32, description="Seed of the dev split, the subsets and the HelpSteer2 sample (training.seed seeds the trainer).")
@@ -55,8 +56,8 @@ class RewardRecipe(TrainedModelRecipe):
     training: RewardConfigSection = Field(default_factory=RewardConfigSection, description="trl.RewardConfig: every field TRL's RewardTrainer reads (output_dir defaults to <work_dir>/trainer).")
     eval: EvalSection = Field(default_factory=EvalSection, description="Evaluation on the test pairs.")
 
-    kind: ClassVar[str] = "Reward"
-    folder: ClassVar[str] = "reward_model"
+    suffix: ClassVar[str] = "Reward"
+    folder: ClassVar[str] = KINDS.get("reward").folder
     head: ClassVar[str] = "sequence_classification"
 
     def reward_config(self, **values: Any) -> RewardConfig:

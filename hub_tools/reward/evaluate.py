@@ -49,7 +49,7 @@ def _margins(scorer: RewardScorer, ds, desc: str):
 def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
     """Evaluate <work_dir>/reward_model on the recipe's test pairs; returns the metrics written to
     its eval_results.json (and card)."""
-    folder = need(recipe.work_dir, recipe.model_dir.name, "train-reward")
+    folder = need(recipe.work_dir, recipe.model_dir.name, "reward train")
     repo_id = recipe.repo_id
     bins = recipe.eval.ece_bins
     with run_log(recipe.work_dir):

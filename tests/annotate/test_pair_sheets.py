@@ -10,6 +10,7 @@ import random
 import pytest
 from datasets import Dataset, DatasetDict
 
+from hub_tools.annotate import cli as annotate_cli
 from hub_tools.annotate import pair_sheets as annotate
 from hub_tools.annotate.pair_sheets import (
     CARD_END,
@@ -266,7 +267,7 @@ def test_card_section_insert_replace_idempotent(tmp_path):
 
 def _cli(argv):
     parser = argparse.ArgumentParser(prog="psycopref")
-    annotate.add_cli(parser.add_subparsers(dest="command", required=True))
+    annotate_cli.add_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -116,6 +116,10 @@ def test_staging_validates_and_leaves_local_state_out(tmp_path):
 def test_the_packaged_folder_is_found(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./spaces here: the copy inside the package
     assert (space_folder() / "app.py").is_file() and (space_folder() / "config.local.yaml").is_file()
+    (tmp_path / "spaces").mkdir()  # whatever the working directory holds, the package's own Space is used
+    (tmp_path / "spaces" / "app.py").write_text("raise SystemExit('not the Space')\n")
+    assert space_folder().resolve() == SPACE.resolve()
+    assert space_folder("spaces") == Path("spaces")  # unless it is named
 
 
 def test_every_config_key_is_described():

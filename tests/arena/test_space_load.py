@@ -14,7 +14,7 @@ from gradio_client import Client
 from gradio_client.utils import QueueError
 from gradio_client.utils import Status as JobStatus
 
-from hub_tools.arena.load import drive, percentile
+from hub_tools.arena.visitors import drive, percentile
 from hub_tools.serving.policy_client import PolicyClient
 
 from fault_server import prompt_of, serve_faults

@@ -460,9 +460,9 @@ def test_empty_split_is_a_clear_error_and_keeps_earlier_outputs(built, tmp_path)
 
 def test_missing_inputs_name_the_stage_to_run(tmp_path):
     recipe = make_recipe(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match=r"speeches.*psycopref speeches"):
+    with pytest.raises(FileNotFoundError, match=r"speeches.*psycopref dataset speeches"):
         run_pairs(recipe)
-    with pytest.raises(FileNotFoundError, match=r"pairs.*psycopref pairs"):
+    with pytest.raises(FileNotFoundError, match=r"pairs.*psycopref dataset pairs"):
         run_dataset(recipe)
     with pytest.raises(FileNotFoundError, match=r"dataset_repo.*psycopref dataset"):
         run_push(recipe, hub_dir=str(tmp_path / "hub"))

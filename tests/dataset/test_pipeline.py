@@ -10,15 +10,16 @@ import re
 import pytest
 from datasets import Dataset
 
-from hub_tools.config import Endpoint, RecipeError
+from hub_tools.config import Endpoint, RecipeError, Responder
 from hub_tools.dataset.pipeline import STAGES, validate_recipe
-from hub_tools.generate.stage import GenerateConfig, PoolMember, run_generate
+from hub_tools.generate.config import GenerateConfig
+from hub_tools.generate.stage import run_generate
 from hub_tools.judge.config import JudgeConfig
 from hub_tools.judge.stage import run_judge
 from hub_tools.pairs.config import PairsConfig
 from hub_tools.pairs.stage import run_pairs
 from hub_tools.paper.principles import PRINCIPLE_NAMES
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 
 from fakes import SCRIPT, shown_qualities
@@ -27,17 +28,14 @@ QUALITY_OF_SEED = {11: 5, 12: 1, 13: 3, 14: 2}  # the policy's answer quality de
 
 
 @register_backend("fake-policy")
-class FakePolicy:
+class FakePolicy(Backend):
     """One policy whose answer quality follows the seed it is sampled with (like temperature sampling)."""
 
     name = "fake-policy"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url=None):
-        self.model = endpoint.model
-
     def chat(self, messages, params, json_schema=None):
-        SCRIPT.record({"model": self.model, "messages": messages, "params": params})
+        SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params})
         speech = messages[-1]["content"].split("Client Speech: ", 1)[1]
         return Completion(f"quality {QUALITY_OF_SEED[params['seed']]} answer to {speech[:20]}", 30, 8)
 
@@ -63,7 +61,7 @@ def test_generate_judge_pairs_called_directly_for_one_policy(tmp_path):
     speeches = Dataset.from_list([{"id": f"sp-{i}", "text": f"Client {i}: I cannot stop worrying about my exams.",
                                    "source": "bundled", "topic_fine": "Anxiety",
                                    "topic_coarse": "Core Mental Health Issues"} for i in range(6)])
-    policy = PoolMember(name="policy-round-1", backend="fake-policy", model="policy", params={"seed": 11})
+    policy = Responder(name="policy-round-1", backend="fake-policy", model="policy", params={"seed": 11})
     generate = GenerateConfig(pool=[policy], members_per_speech=1, samples_per_member=4, concurrency=2)
     judge = JudgeConfig(endpoint=Endpoint(backend="fake-judge", model="judge", params={"seed": 3}), concurrency=2)
     SCRIPT.answer = quality_judge
@@ -107,7 +105,7 @@ def test_generate_judge_pairs_called_directly_for_one_policy(tmp_path):
 def test_samples_per_member_without_a_seed_still_asks_each_sample(tmp_path):
     """Unseeded sampling (an API model at temperature 1): each sample is its own call and cache entry."""
     speeches = Dataset.from_list([{"id": "sp-0", "text": "I feel alone since my friend moved away."}])
-    member = PoolMember(name="m", backend="fake-gen", model="model-a")
+    member = Responder(name="m", backend="fake-gen", model="model-a")
     cfg = GenerateConfig(pool=[member], members_per_speech=1, samples_per_member=3)
     with Runtime(tmp_path, [member]) as rt:
         out = run_generate(cfg, tmp_path, rt, speeches=speeches)
@@ -135,3 +133,37 @@ def test_moved_recipe_keys_say_where_they_went():
         validate_recipe({"dataset": {"scrub": False}})
     assert validate_recipe({"pairs": {"scrub": False}}).pairs.scrub is False
     assert json.dumps(validate_recipe({}).model_dump(mode="json"))  # defaults alone are a valid recipe
+
+
+def test_the_stage_registry_drives_the_run_order(tmp_path):
+    """A stage registered by a plug-in is accepted by a recipe and runs in the place its `order` gives it."""
+    from hub_tools.dataset.pipeline import Stage, run_stages, stage_order
+
+    assert stage_order() == ["speeches", "generate", "judge", "pairs", "dataset", "push"]
+    recipe = {"work_dir": str(tmp_path / "w"), "stages": ["count", "speeches"],
+              "speeches": {"sources": [{"name": "bundled", "limit": 5}]}}
+    with pytest.raises(RecipeError, match="stages: unknown stage 'count'; available: dataset, generate"):
+        validate_recipe(recipe)
+
+    def count(r, rt):  # runs after the speeches stage, on its output
+        from hub_tools.io import load_stage
+
+        n = len(load_stage(r.work_dir, "speeches", "speeches"))
+        (r.work_path / "count.txt").write_text(str(n))
+        return n
+
+    STAGES.register("count")(Stage(count, order=15, help="count the speeches"))
+    try:
+        assert stage_order() == ["speeches", "count", "generate", "judge", "pairs", "dataset", "push"]
+        out = run_stages(validate_recipe(recipe), ["count", "speeches"])
+        assert list(out) == ["speeches", "count"] and out["count"] == 5
+        assert (tmp_path / "w" / "count.txt").read_text() == "5"
+        from hub_tools.cli import main  # it is a command too
+
+        path = tmp_path / "r.yaml"
+        path.write_text(json.dumps({**recipe, "speeches": {"sources": [{"name": "bundled", "limit": 4}]}}))
+        assert main(["dataset", "speeches", str(path)]) == 0 and main(["dataset", "count", str(path)]) == 0
+        assert (tmp_path / "w" / "count.txt").read_text() == "4"
+    finally:
+        STAGES.unregister("count")
+    assert "count" not in stage_order()

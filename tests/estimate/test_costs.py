@@ -106,6 +106,17 @@ def test_release_recipe_costs_every_artifact_from_the_cli(inputs, capsys):
     assert "sampling (main process" in out and "| **total** |" in out and "Inputs (" in out
 
 
+def test_costs_need_nothing_from_the_working_directory(tmp_path, monkeypatch, capsys):
+    """From a folder without the checkout (as after `pip install psycopref`): the recipes named `recipes/...`
+    and the cost inputs are read from the installed package."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["estimate", "recipes/psycopref/release/config_full.yaml", "--costs"]) == 0
+    out = capsys.readouterr().out
+    assert "| reward-8b |" in out and "| **total** |" in out
+    assert f"Inputs ({Path('hub_tools') / 'estimate' / 'data' / 'measured.yaml'}" in out.replace(str(ROOT) + "/", "")
+    assert load_inputs() == load_inputs(ROOT / "hub_tools/estimate/data/measured.yaml")
+
+
 def test_bad_inputs_are_named(inputs, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(INPUTS | {"gpus": [INPUTS["gpus"][1]]}))

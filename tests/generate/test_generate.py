@@ -189,7 +189,7 @@ def test_backend_failure_stops_with_progress_and_rerun_calls_only_missing(tmp_pa
 
 KILL_SCRIPT = textwrap.dedent(r'''
     import json, pathlib, sys, threading, time
-    from hub_tools.serving import Completion, register_backend
+    from hub_tools.serving import Backend, Completion, register_backend
     from hub_tools.dataset.pipeline import validate_recipe
     from hub_tools.generate.stage import run_generate
     from hub_tools.serving.runtime import Runtime
@@ -198,10 +198,8 @@ KILL_SCRIPT = textwrap.dedent(r'''
     lock, started = threading.Lock(), [0]
 
     @register_backend("fake-slow")
-    class Slow:
+    class Slow(Backend):
         name, supports_json_schema = "fake-slow", False
-        def __init__(self, endpoint, managed_url=None):
-            self.model = endpoint.model
         def chat(self, messages, params, json_schema=None):
             with lock:
                 started[0] += 1
@@ -211,7 +209,7 @@ KILL_SCRIPT = textwrap.dedent(r'''
                     f.write(f"{n}\n")
                 time.sleep(300)
             time.sleep(0.05)
-            key = json.dumps([self.model, messages])
+            key = json.dumps([self.endpoint.model, messages])
             with lock, log.open("a") as f:
                 f.write(key + "\n")
             return Completion("answer " + key, 3, 5)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub_tools.paper.principles import PRINCIPLE_NAMES, principles
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 
 
 class Script:
@@ -38,39 +38,31 @@ SCRIPT = Script()
 
 
 @register_backend("fake-gen")
-class FakeGenBackend:
+class FakeGenBackend(Backend):
     """A pool member that echoes who answered which speech: '<model>|<system>|<speech>' (padded)."""
 
     name = "fake-gen"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url: str | None = None):
-        self.model = endpoint.model
-
     def chat(self, messages: list[dict], params: dict, json_schema: dict | None = None) -> Completion:
-        n = SCRIPT.record({"model": self.model, "messages": messages, "params": params, "schema": json_schema})
+        n = SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params, "schema": json_schema})
         if SCRIPT.fail_from is not None and n >= SCRIPT.fail_from:
             raise ConnectionError(f"fake backend down at call {n}")
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         speech = messages[-1]["content"].split("Client Speech: ", 1)[1]
-        return Completion(f"  {self.model}|{system}|{speech}\n", prompt_tokens=len(speech), completion_tokens=7)
+        return Completion(f"  {self.endpoint.model}|{system}|{speech}\n", prompt_tokens=len(speech), completion_tokens=7)
 
-    def close(self) -> None:
-        pass
 
 
 @register_backend("fake-judge")
-class FakeJudgeBackend:
+class FakeJudgeBackend(Backend):
     """A judge whose answer is computed by `SCRIPT.answer(call)` from the prompt it was shown."""
 
     name = "fake-judge"
     supports_json_schema = True
 
-    def __init__(self, endpoint, managed_url: str | None = None):
-        self.model = endpoint.model
-
     def chat(self, messages: list[dict], params: dict, json_schema: dict | None = None) -> Completion:
-        call = {"model": self.model, "messages": messages, "params": params, "schema": json_schema}
+        call = {"model": self.endpoint.model, "messages": messages, "params": params, "schema": json_schema}
         n = SCRIPT.record(call)
         if SCRIPT.fail_from is not None and n >= SCRIPT.fail_from:
             raise ConnectionError(f"fake judge down at call {n}")
@@ -80,8 +72,6 @@ class FakeJudgeBackend:
         call["usage"] = (out.prompt_tokens, out.completion_tokens)
         return out
 
-    def close(self) -> None:
-        pass
 
 
 # --- helpers for judges that read their prompt -------------------------------------------------------

@@ -15,8 +15,9 @@ import yaml
 
 from hub_tools import __version__
 from hub_tools.cli import main
-from hub_tools.config import RECIPE_KINDS, validate
+from hub_tools.config import validate
 from hub_tools.io import write_json, write_text
+from hub_tools.kinds import KINDS
 from hub_tools.release.plan import ReleaseError, make_plan
 from hub_tools.release.publish import publish
 
@@ -54,7 +55,7 @@ def test_full_recipe_dry_run_lists_every_artifact_without_the_folders(tmp_path, 
     assert [a.kind for a in plan.selected] == sorted((a.kind for a in plan.selected), key=("dataset", "reward", "dpo", "dpo-iter", "space").index)
     models = {a.name: a for a in plan.selected if a.repo_type == "model"}
     assert all(a.state == "fetch" and not a.files for a in models.values())
-    assert "train-reward recipes/llama-3.1-8b-instruct/reward/config_full.yaml" in models["reward-8b"].command
+    assert "reward train recipes/llama-3.1-8b-instruct/reward/config_full.yaml" in models["reward-8b"].command
     assert "--num_processes 8" in models["dpo-iter-8b"].command
     iters = {m.name: m.reward_model for m in plan.links.models if m.kind == "dpo-iter"}
     assert iters == {f"dpo-iter-{v}": want[f"reward-{v}"][2] for v in ("3b", "8b", "3b-qlora", "8b-qlora")}  # same size, variant
@@ -108,7 +109,7 @@ def _model(root: Path, kind: str, base: Path, data_path: Path, reward: Path | No
             "data": {"path": str(data_path)}}
     if kind == "dpo-iter":
         data["iter"] = {"rounds": 2, "speeches_per_round": 4, "reward_model": str(reward)}
-    recipe = validate(RECIPE_KINDS.get(kind), data)
+    recipe = validate(KINDS.get(kind).load("schema"), data)
     folder = recipe.model_dir
     shutil.copytree(base, folder)
     write_text(folder / "recipe.yaml", yaml.safe_dump(recipe.public(), sort_keys=False))
@@ -188,7 +189,7 @@ def test_a_missing_folder_that_must_not_be_built_stops_before_any_push(release, 
     shutil.rmtree(tmp_path / "build" / "dpo" / "policy_model")
     plan = make_plan(release)
     assert next(a for a in plan.selected if a.name == "dpo").state == "missing"
-    with pytest.raises(ReleaseError, match=r"dpo: .*build: never.*psycopref train-dpo"):
+    with pytest.raises(ReleaseError, match=r"dpo: .*build: never.*psycopref policy dpo"):
         publish(make_plan(release, only=["dpo", "space"]))
     assert not (tmp_path / "mirror").exists()
     with pytest.raises(ReleaseError, match="--only nope: no such artifact"):
@@ -204,7 +205,7 @@ def test_a_missing_folder_is_built_with_its_recipe_first(release, tmp_path, monk
     calls = []
     monkeypatch.setattr("hub_tools.release.publish._build", lambda a: calls.append(a.name) or shutil.copytree(built, a.folder))
     plan = make_plan(release, only=["dpo"])
-    assert plan.selected[0].state == "build" and "psycopref train-dpo" in plan.selected[0].command
+    assert plan.selected[0].state == "build" and "psycopref policy dpo" in plan.selected[0].command
     (result,) = publish(plan)
     assert calls == ["dpo"] and result["changed"]
     assert "## Related" in (tmp_path / "mirror" / "models" / IDS["dpo"] / "README.md").read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 
 from preference_data import CURT, WARM
 
@@ -43,15 +43,12 @@ RANKER = RankerScript()
 
 
 @register_backend("fake-ranker")
-class FakeRanker:
+class FakeRanker(Backend):
     """content: picks the warm response wherever it is; first: always "1" (position bias);
     fenced: the content verdict inside a ```json fence; garbage: no JSON at all."""
 
     name = "fake-ranker"
     supports_json_schema = True
-
-    def __init__(self, endpoint, managed_url=None):
-        self.model = endpoint.model
 
     def chat(self, messages, params, json_schema=None):
         prompt = messages[-1]["content"]

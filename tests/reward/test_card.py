@@ -86,7 +86,7 @@ def test_card_with_every_field(tmp_path):
     assert "`gpt-4o`" in text and "Accuracy\n87.5%" in text
     assert "QLoRA" in text and "r = 16, alpha = 32" in text and "128 pairs (4 per device x 32 accumulation x 1 process)" in text
     assert "Demo build" not in text and "34,329" in text
-    assert "psycopref train-reward recipe.yaml" in text
+    assert "psycopref reward train recipe.yaml" in text
     assert "None" not in text and "](https://huggingface.co/None)" not in text and "null" not in json.dumps(meta)
     recipe_block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert yaml.safe_load(recipe_block)["model"]["quantization"] == "nf4" and "work_dir" not in yaml.safe_load(recipe_block)

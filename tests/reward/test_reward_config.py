@@ -88,10 +88,10 @@ def test_load_any_reads_the_method_folder(tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     bad = _write(tmp_path, {"work_dir": str(tmp_path / "w"), "training": {"nope": 1}})
-    assert main(["train-reward", str(bad)]) == 2
+    assert main(["reward", "train", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "training.nope: unknown key" in err and "Traceback" not in err
     ok = _write(tmp_path, {"work_dir": str(tmp_path / "w")}, "ok.yaml")
-    assert main(["eval-reward", str(ok)]) == 2
-    assert "psycopref train-reward" in capsys.readouterr().err  # nothing trained yet: says what to run
-    assert main(["push-reward", str(ok), "--hub-dir", str(tmp_path / "hub")]) == 2
+    assert main(["reward", "eval", str(ok)]) == 2
+    assert "psycopref reward train" in capsys.readouterr().err  # nothing trained yet: says what to run
+    assert main(["reward", "push", str(ok), "--hub-dir", str(tmp_path / "hub")]) == 2

@@ -120,7 +120,7 @@ def test_eval_needs_a_trained_folder(tiny_base, pairs_repo, tmp_path):
     from hub_tools.reward.evaluate import evaluate_reward
 
     recipe = validate(RewardRecipe, recipe_data(tiny_base, pairs_repo, tmp_path / "empty"))
-    with pytest.raises(MissingInput, match="psycopref train-reward"):
+    with pytest.raises(MissingInput, match="psycopref reward train"):
         evaluate_reward(recipe)
 
 

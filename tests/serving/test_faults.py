@@ -280,7 +280,7 @@ def test_generate_stops_with_one_line_then_resumes_without_repeats(tmp_path, ser
     write_speeches(work, 4)
     recipe = write_recipe(tmp_path, recipe_data(work, server.base_url))
     server.script(*[fault] * 6, match="Speech 2:")  # every attempt of both calls for speech 2
-    assert main(["generate", recipe]) == 2
+    assert main(["dataset", "generate", recipe]) == 2
     err = capsys.readouterr().err
     [line] = error_lines(err)
     assert f"generate stopped: {server.base_url} (model m-" in line and says in line and "rerun" in line
@@ -290,7 +290,7 @@ def test_generate_stops_with_one_line_then_resumes_without_repeats(tmp_path, ser
     assert 4 <= stopped_at < 8  # speeches 0 and 1 were answered and cached before the stop
 
     server.clear()
-    assert main(["generate", recipe]) == 0
+    assert main(["dataset", "generate", recipe]) == 0
     assert_answered_once(server, 8)  # each prompt answered exactly once across both runs
     assert len(load_from_disk(str(work / "responses"))) == 8
 
@@ -316,7 +316,7 @@ def test_an_unreachable_judge_stops_with_one_line(tmp_path, server, capsys):
     write_speeches(work, 1)
     with refused_url() as judge_url:
         recipe = write_recipe(tmp_path, recipe_data(work, server.base_url, members=4, judge_url=judge_url))
-        assert main(["run", recipe]) == 2
+        assert main(["dataset", "run", recipe]) == 2
     [line] = error_lines(capsys.readouterr().err)
     assert line.startswith(f"psycopref: error: judge (all_principles) stopped: {label(judge_url, 'judge')} "
                            "failed after 3 attempts: could not connect (refused or unreachable)")
@@ -332,7 +332,7 @@ def test_the_key_is_nowhere_and_a_rerun_resumes(tmp_path, server, monkeypatch, c
     server.script(Status(429, retry_after="0.1"), match="Speech 0:")
     server.script(Status(401), match=lambda r: "Speech 1:" in r.prompt and bool(r.body.get("response_format")))
     # the CLI as a user runs it: stops at the judge with exit code 2 and one line
-    proc = subprocess.run([sys.executable, "-m", "hub_tools.cli", "run", recipe], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "hub_tools.cli", "dataset", "run", recipe], capture_output=True, text=True,
                           env=os.environ.copy(), timeout=120)
     assert proc.returncode == 2, proc.stderr[-3000:]
     [line] = error_lines(proc.stderr)
@@ -340,7 +340,7 @@ def test_the_key_is_nowhere_and_a_rerun_resumes(tmp_path, server, monkeypatch, c
 
     server.clear()
     caplog.set_level(logging.INFO, logger="psycopref")
-    assert main(["run", recipe]) == 0
+    assert main(["dataset", "run", recipe]) == 0
     assert_answered_once(server, 8 + 2)  # 8 responses and 2 judge calls, none asked twice
     assert {r.headers.get("authorization") for r in server.calls()} == {f"Bearer {KEY}"}  # the key was in play
     captured = capsys.readouterr()

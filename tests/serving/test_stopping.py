@@ -66,7 +66,7 @@ def test_after_the_first_error_no_request_starts_and_the_count_is_exact(tmp_path
         server.script(Answer(delay=2.0), match="Speech 1:")  # worker 2: in flight until 2 s
         server.script(Status(401), match="Speech 2:")  # fails at once (not retried), at 0.2 s
         recipe = write_recipe(tmp_path, server.base_url, n=8)
-        assert main(["generate", recipe]) == 2
+        assert main(["dataset", "generate", recipe]) == 2
         [line] = lines(capsys.readouterr().err)
         asked = [re.search(r"Speech \d+", r.prompt).group(0) for r in server.calls()]
     # speech 1, in flight when speech 2 failed, finished and counts; nothing after speech 2 was sent
@@ -87,7 +87,7 @@ def test_a_judge_in_flight_sends_no_further_attempt_once_the_stage_has_failed(tm
                       "model": "m", "response": f"quality {m + 1} reply", "prompt_tokens": 1, "completion_tokens": 1}
                      for i in range(4) for m in range(4)]
         save_atomic(Dataset.from_list(responses), tmp_path / "work" / "responses")
-        assert main(["judge", recipe]) == 2
+        assert main(["dataset", "judge", recipe]) == 2
         [line] = lines(capsys.readouterr().err)
         assert len(server.calls()) == 2  # speech 0's first attempt and speech 1's failure; no retry, no speech 2
     assert "HTTP 401 (0 of 4 calls finished and cached;" in line
@@ -100,7 +100,7 @@ def test_a_retry_waiting_for_retry_after_gives_up_when_the_stage_fails(tmp_path,
         server.script(Status(401), match="Speech 1:")
         recipe = write_recipe(tmp_path, server.base_url, n=4, max_retry_wait=30)
         start = time.monotonic()
-        assert main(["generate", recipe]) == 2
+        assert main(["dataset", "generate", recipe]) == 2
         assert time.monotonic() - start < 10 and len(server.calls()) == 2
         [line] = lines(capsys.readouterr().err)
     assert "HTTP 401 (0 of 4 calls finished" in line
@@ -145,7 +145,7 @@ def test_a_stopped_call_is_not_a_failure():
 # --- Ctrl-C and SIGTERM on the real CLI ----------------------------------------------------------------------
 
 def start_cli(recipe: str, **env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hub_tools.cli", "generate", recipe], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "hub_tools.cli", "dataset", "generate", recipe], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=os.environ | env)
 
 
@@ -172,7 +172,7 @@ def test_a_signal_waits_for_the_calls_in_flight_caches_them_and_says_how_many(tm
         first = {r.prompt for r in server.calls()}
 
         server.fallback = Answer()
-        assert main(["generate", recipe]) == 0
+        assert main(["dataset", "generate", recipe]) == 0
         again = [r.prompt for r in server.calls()[2:]]
         assert len(again) == 4 and first.isdisjoint(again)  # the two answered in the grace period are not asked again
 

@@ -1,6 +1,6 @@
 """Bad input, tried as a new user would: every loader x every broken file its format can have.
 
-Each case runs `psycopref speeches RECIPE` in-process and must exit 2 with one line on stderr that names
+Each case runs `psycopref dataset speeches RECIPE` in-process and must exit 2 with one line on stderr that names
 the file and, where there is one, the line or row, and must write no stage output. A few cases run the
 real console script in a subprocess. Tiny files only: the whole matrix takes seconds.
 """
@@ -267,7 +267,7 @@ def test_the_matrix_covers_every_loader_and_case():
 @pytest.mark.parametrize(("name", "case"), MATRIX, ids=MATRIX_IDS)
 def test_bad_input_is_one_line_naming_file_and_row_and_writes_nothing(tmp_path, capsys, name, case):
     _, recipe, expected = write_case(tmp_path, name, case)
-    assert main(["speeches", str(recipe)]) == 2
+    assert main(["dataset", "speeches", str(recipe)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err, err
     assert re.match(rf"psycopref: error: {expected}", err), err
@@ -278,7 +278,7 @@ def test_bad_input_is_one_line_naming_file_and_row_and_writes_nothing(tmp_path, 
                                             ("mentalagora", "corrupt_parquet")])
 def test_the_console_script_prints_one_error_line(tmp_path, name, case):
     _, recipe, expected = write_case(tmp_path, name, case)
-    out = subprocess.run([sys.executable, "-m", "hub_tools.cli", "speeches", str(recipe)], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "hub_tools.cli", "dataset", "speeches", str(recipe)], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("psycopref: error:")]
@@ -293,7 +293,7 @@ def test_no_surviving_speech_is_an_error_and_keeps_the_previous_output(tmp_path,
     def run(**speeches) -> int:
         recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"), "speeches": {
             "sources": [{"name": "amod", "path": str(data)}], **speeches}}))
-        return main(["speeches", str(recipe)])
+        return main(["dataset", "speeches", str(recipe)])
 
     assert run() == 0
     out = tmp_path / "work" / "speeches"
@@ -316,7 +316,7 @@ def test_a_corpus_with_fewer_words_than_a_shingle_builds(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"),
                                       "speeches": {"sources": [{"name": "amod", "path": str(data)}]}}))
-    assert main(["speeches", str(recipe)]) == 0
+    assert main(["dataset", "speeches", str(recipe)]) == 0
     report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
     assert report["steps"]["kept"] == 1
 
@@ -333,7 +333,7 @@ def test_invisible_text_is_no_speech_and_the_report_says_why(tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"),
                                       "speeches": {"sources": [{"name": "amod", "path": str(data)}]}}))
-    assert main(["speeches", str(recipe)]) == 0, capsys.readouterr().err
+    assert main(["dataset", "speeches", str(recipe)]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
     assert report["per_source"]["amod"] | {"read": None, "skipped_files": None, "topic_method": None} == {
         "input": 5, "answer_marker": 0, "empty": 3, "too_short": 0, "too_long": 0, "too_few_letters": 1,
@@ -355,7 +355,7 @@ def test_one_pretty_printed_record_and_a_list_over_many_lines_are_read(tmp_path,
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"work_dir": str(tmp_path / "work"), "speeches": {
         "near_dedup": False, "sources": [{"name": "amod", "path": str(one)}, {"name": "psych8k", "path": str(many)}]}}))
-    assert main(["speeches", str(recipe)]) == 0, capsys.readouterr().err
+    assert main(["dataset", "speeches", str(recipe)]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "work" / "speeches_report.json").read_text())
     assert (report["per_source"]["amod"]["kept"], report["per_source"]["psych8k"]["kept"]) == (1, 2)
 

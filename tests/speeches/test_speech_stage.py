@@ -12,7 +12,7 @@ import pytest
 
 from hub_tools.config import Endpoint
 from hub_tools.errors import StageError
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 from hub_tools.speeches import stage as stage_mod
 from hub_tools.speeches.config import SourceSpec, SpeechesConfig
@@ -136,7 +136,7 @@ def test_crash_while_saving_keeps_previous_output(tmp_path, sources, monkeypatch
     assert not list((tmp_path / "work").glob(".speeches.*"))
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     name = "fake"
     supports_json_schema = True
 

@@ -9,7 +9,7 @@ import pytest
 
 from hub_tools.config import Endpoint
 from hub_tools.paper.taxonomy import fine_topics
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 from hub_tools.speeches.topics import (
     classify_topics,
@@ -32,7 +32,7 @@ COUNSEL_TOPICS = [
 ]
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     """In-memory Backend: answers from a queue (or a function of the prompt) and records every call."""
 
     name = "fake"

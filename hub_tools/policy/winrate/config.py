@@ -1,7 +1,7 @@
 """The win-rate evaluation's recipe (paper §4.2, Table 2): which policies answer which test speeches, the
 reference model they are compared with, the pairwise judge, the two settings and the bootstrap.
 
-Recipes live in `recipes/<model>/eval/config_<variant>.yaml` and are read with `psycopref eval-policy`.
+Recipes live in `recipes/<model>/eval/config_<variant>.yaml` and are read with `psycopref policy eval`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config import Endpoint, ServerConfig, Strict
-from ...generate.stage import PoolMember
+from ...config import Endpoint, Responder, ServerConfig, Strict
 from ...judge.config import Prices
+from ...kinds import DATASET_MIRROR
 
 SETTINGS = ("free", "length_matched")  # paper: w/o and w/ Length Constraint
 Setting = Literal[SETTINGS]
@@ -24,7 +24,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a policy's name is a
 class EvalSpeeches(Strict):
     """Where the test speeches come from."""
 
-    path: str = Field("hub/datasets/Psychotherapy-LLM/PsyCoPref", description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a Dataset, or a DatasetDict such as a work dir's speeches_split/), or a Hub id; read with datasets.load_dataset(path, config).")
+    path: str = Field(DATASET_MIRROR, description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a Dataset, or a DatasetDict such as a work dir's speeches_split/), or a Hub id; read with datasets.load_dataset(path, config).")
     config: str = Field("speeches", description="Dataset config to read: 'speeches' (columns id, text, topic_coarse), or 'pairs' / the public release's 'default' (ID, question, topic_coarse where present: one speech per ID).")
     split: str = Field("test", description="Split holding the test speeches (paper: the 3,291 held-out speeches).")
     limit: int | None = Field(None, ge=1, description="Seeded subset of the speeches, for quick runs; null evaluates all.")
@@ -56,8 +56,8 @@ class EvalRecipe(Strict):
     seed: int = Field(42, ge=0, lt=2**32, description="Seed for the speech subset, judge retries and the bootstrap.")
     server: ServerConfig | None = Field(None, description="Managed llama.cpp server for endpoints with base_url 'managed'.")
     speeches: EvalSpeeches = Field(default_factory=EvalSpeeches, description="The test speeches.")
-    policies: list[PoolMember] = Field(..., min_length=1, description="The models evaluated, each a served model or `backend: transformers` with `model:` a local folder (a trained policy).")
-    reference: PoolMember = Field(..., description="The model every policy is compared with (paper: GPT-4o); it answers each speech once.")
+    policies: list[Responder] = Field(..., min_length=1, description="The models evaluated, each a served model or `backend: transformers` with `model:` a local folder (a trained policy).")
+    reference: Responder = Field(..., description="The model every policy is compared with (paper: GPT-4o); it answers each speech once.")
     concurrency: int = Field(2, ge=1, description="Answer requests (policies and reference) in flight at once.")
     judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge.")
     settings: list[Setting] = Field(default_factory=lambda: list(SETTINGS), min_length=1, description="free = the policy answers the Responding Prompt as is (paper: w/o Length Constraint); length_matched = it is asked to answer in about as many words as the reference's answer (w/ Length Constraint).")

@@ -1,4 +1,4 @@
-"""`psycopref eval-policy RECIPE`: win rates of policies against a reference model (paper §4.2, Table 2).
+"""`psycopref policy eval RECIPE`: win rates of policies against a reference model (paper §4.2, Table 2).
 
 The reference answers every test speech once; each policy answers them in each setting (free, and
 length-matched: asked for about as many words as the reference's answer to that speech), through the
@@ -19,8 +19,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ...config import load, parse_overrides, save_resolved
-from ...generate.stage import GenerateConfig, PoolMember, run_generate
+from ...config import Responder, save_resolved
+from ...generate.config import GenerateConfig
+from ...generate.stage import run_generate
 from ...io import run_log, save_atomic, write_json, write_jsonl, write_text
 from ...paper.taxonomy import coarse_topics
 from ...serving.runtime import Runtime
@@ -45,7 +46,7 @@ class EvalOutput:
     figure_path: Path  # <work_dir>/figures/winrate_topics.png
 
 
-def answer(member: PoolMember, speeches: Dataset, work_dir: Path, rt: Runtime, *, seed: int,
+def answer(member: Responder, speeches: Dataset, work_dir: Path, rt: Runtime, *, seed: int,
            concurrency: int) -> dict[str, str]:
     """speech id -> the member's answer, through the generate stage (cached) into `<work_dir>/responses`."""
     cfg = GenerateConfig(pool=[member], members_per_speech=1, concurrency=concurrency)
@@ -53,7 +54,7 @@ def answer(member: PoolMember, speeches: Dataset, work_dir: Path, rt: Runtime, *
     return dict(zip(responses["speech_id"], responses["response"]))
 
 
-def evaluate_policy(recipe: EvalRecipe, rt: Runtime, policy: PoolMember, speeches: Dataset,
+def evaluate_policy(recipe: EvalRecipe, rt: Runtime, policy: Responder, speeches: Dataset,
                     reference: dict[str, str]) -> dict:
     """One policy in every setting of the recipe: {"model", "settings": {setting: summary}} (winrate.summarize)."""
     work = recipe.work_path / "policies" / policy.name
@@ -116,20 +117,3 @@ def evaluate_policies(recipe: EvalRecipe, *, speeches: Dataset | None = None) ->
                      figure)
     log.info("eval: results in %s, %s and %s", out.json_path, out.markdown_path, out.figure_path)
     return out
-
-
-# --------------------------------------------------------------------------- the area's command
-
-def _cmd(args, extra: list[str]) -> int:
-    out = evaluate_policies(load(EvalRecipe, args.recipe, parse_overrides(extra)))
-    print(out.markdown)
-    print(f"results: {out.json_path}, {out.markdown_path}, {out.figure_path}")
-    return 0
-
-
-def add_cli(sub) -> None:
-    """Register `eval-policy RECIPE [--section.key value ...]`."""
-    p = sub.add_parser("eval-policy", help="win rates of policies against a reference model, judged pairwise on the "
-                                           "seven principles, w/o and w/ length constraint (paper Table 2)")
-    p.add_argument("recipe", help="eval recipe YAML (recipes/<model>/eval/config_*.yaml)")
-    p.set_defaults(func=_cmd, overrides=True)

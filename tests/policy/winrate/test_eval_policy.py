@@ -1,6 +1,6 @@
 """The win-rate evaluation with fake backends: the pairwise judge step (both orders, mapping back, swap
 consistency, cache, invalid answers), the length-constrained prompt, the test-speech loader, the recipes,
-and `psycopref eval-policy` end to end (JSON, markdown, PNG)."""
+and `psycopref policy eval` end to end (JSON, markdown, PNG)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from hub_tools.policy.winrate.evaluate import evaluate_policies
 from hub_tools.policy.winrate.held_out import SpeechesError, load_test_speeches
 from hub_tools.policy.winrate.pairwise import Pair, judge_pairs, verdict_schema
 from hub_tools.policy.winrate.stats import words
-from hub_tools.serving import Completion, register_backend
+from hub_tools.serving import Backend, Completion, register_backend
 from hub_tools.serving.runtime import Runtime
 
 from fakes import SCRIPT
@@ -30,18 +30,15 @@ _WANTED = re.compile(r"Answer in about (\d+) words\.$")
 
 
 @register_backend("fake-counsellor")
-class FakeCounsellor:
+class FakeCounsellor(Backend):
     """A policy: '[good]' for speeches tagged #win, '[poor]' for #lose; obeys a length constraint exactly,
     else answers in 30 words."""
 
     name = "fake-counsellor"
     supports_json_schema = False
 
-    def __init__(self, endpoint, managed_url=None):
-        self.model = endpoint.model
-
     def chat(self, messages, params, json_schema=None):
-        SCRIPT.record({"model": self.model, "messages": messages, "params": params})
+        SCRIPT.record({"model": self.endpoint.model, "messages": messages, "params": params})
         prompt = messages[-1]["content"]
         tag = GOOD if "#win" in prompt else POOR if "#lose" in prompt else "plain"
         wanted = _WANTED.search(prompt)
@@ -236,7 +233,7 @@ def test_eval_policy_end_to_end(tmp_path, capsys):
     path = tmp_path / "recipes" / "m" / "eval" / "config_test.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(yaml.safe_dump(_recipe(tmp_path, root)))
-    assert main(["eval-policy", str(path), "--bootstrap.samples", "100"]) == 0
+    assert main(["policy", "eval", str(path), "--bootstrap.samples", "100"]) == 0
     printed = capsys.readouterr().out
     work = tmp_path / "eval"
     results = json.loads((work / "winrate.json").read_text())

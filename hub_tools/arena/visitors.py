@@ -3,7 +3,7 @@
 `drive(url, speeches)` opens one `gradio_client.Client` per speech (a session each, as separate visitors
 are), starts every comparison at the same moment and records when each was submitted, when its first
 answer text arrived and when it finished, or its error. `benchmarks/bench_space_load.py` and
-`tests/spaces/test_space_load.py` drive the Space with it; times are `time.monotonic()`, so an app
+`tests/arena/test_space_load.py` drive the Space with it; times are `time.monotonic()`, so an app
 running in the same process can be timed on the same clock.
 """
 
