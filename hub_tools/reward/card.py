@@ -69,7 +69,10 @@ def launch_command(recipe: RewardRecipe, recipe_path: str = RECIPE_FILE) -> str:
 def _hyperparameters(recipe: RewardRecipe, train: dict[str, Any]) -> list[dict[str, str]]:
     head = [("Head and loss", "linear head, one output (`score`); −log σ(r_chosen − r_rejected)")]
     t = recipe.training
-    tail = [("Max sequence length", f"{t.max_length} tokens (longer pairs are skipped)" if t.max_length else "none"),
+    dropped = train.get("dropped_long_pairs")
+    skipped = (f"longer pairs are dropped: {dropped['train']:,} train, {dropped['dev']:,} dev" if dropped
+               else "longer pairs are dropped")
+    tail = [("Max sequence length", f"{t.max_length} tokens ({skipped})" if t.max_length else "none"),
             ("Train pairs", f"{train['train_pairs']:,}" + (f" (of which {train['helpsteer2_pairs']:,} from HelpSteer2)"
                                                            if train["helpsteer2_pairs"] else "")),
             ("Dev pairs", f"{train['dev_pairs']:,} (held out of train by speech, for calibration)")]

@@ -49,6 +49,7 @@ def train_reward(recipe: RewardRecipe) -> Path:
         trainer = RewardTrainer(
             model=model, args=args, train_dataset=pairs["train"].select_columns(TRAIN_COLUMNS), eval_dataset=dev,
             processing_class=tokenizer, peft_config=recipe.model.lora.build() if recipe.model.lora else None)
+        dropped = dropped_long_pairs(trainer, len(pairs["train"]), len(dev) if dev is not None else 0)
         world = trainer.accelerator.num_processes
         if world != recipe.hardware.gpus:
             log.warning("recipe sized for %d process(es), running on %d: effective batch %d instead of %d",
@@ -59,7 +60,7 @@ def train_reward(recipe: RewardRecipe) -> Path:
         result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
         final = Path(args.output_dir) / "final"
         trainer.save_model(str(final))  # every rank: ZeRO-3 / FSDP gather the weights here
-        report = train_report(recipe, trainer, result, pairs, world)
+        report = train_report(recipe, trainer, result, pairs, world, dropped)
         if trainer.is_world_process_zero():
             save_model_folder(recipe, final, tokenizer, report, repo_id)
         trainer.accelerator.wait_for_everyone()
@@ -67,7 +68,20 @@ def train_reward(recipe: RewardRecipe) -> Path:
     return recipe.model_dir
 
 
-def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int) -> dict[str, Any]:
+def dropped_long_pairs(trainer, n_train: int, n_dev: int) -> dict[str, int]:
+    """How many pairs TRL's RewardTrainer dropped per split for being too long. Its `_prepare_dataset`
+    (TRL 1.x) does not truncate: it filters out every pair whose chosen or rejected conversation is longer
+    than `max_length` tokens, so the count is what went in minus what the trainer kept."""
+    kept_dev = len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0
+    dropped = {"train": n_train - len(trainer.train_dataset), "dev": n_dev - kept_dev}
+    if any(dropped.values()):
+        log.warning("dropped pairs longer than max_length=%s tokens: %d of %d train, %d of %d dev",
+                    trainer.args.max_length, dropped["train"], n_train, dropped["dev"], n_dev)
+    return dropped
+
+
+def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int,
+                 dropped: dict[str, int] | None = None) -> dict[str, Any]:
     """What the card says about the run: data sizes, steps, losses (no wall times: the folder's bytes
     must not change between identical runs)."""
     losses = [round(e["loss"], 6) for e in trainer.state.log_history if "loss" in e]
@@ -79,6 +93,8 @@ def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int) -> di
         "helpsteer2_pairs": sum(s == "helpsteer2" for s in sources),
         "dev_pairs": len(pairs["dev"]),
         "test_pairs": len(pairs["test"]),
+        "max_length": args.max_length,
+        "dropped_long_pairs": dropped or {"train": 0, "dev": 0},  # longer than max_length: TRL filters them out
         "processes": world,
         "effective_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
         "global_step": int(result.global_step),

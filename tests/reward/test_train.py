@@ -162,3 +162,29 @@ def test_qlora_nf4_on_cpu(tiny_base, pairs_repo, tmp_path):
                                                           {"role": "assistant", "content": "i hear you"}]])
     assert scores.shape == (1,) and float(scores[0]) == float(scores[0])  # finite, not NaN
     shutil.rmtree(folder)
+
+
+def test_pairs_longer_than_max_length_are_counted_per_split(tiny_base, pairs_repo, tmp_path):
+    """TRL's RewardTrainer filters out (does not truncate) pairs with a side over max_length: the run says how many."""
+    from transformers import AutoTokenizer
+
+    from hub_tools.reward.train import train_reward
+    from hub_tools.training.preference_data import load_pairs
+
+    limit = 18
+    recipe = validate(RewardRecipe, recipe_data(tiny_base, pairs_repo, tmp_path / "w",
+                                                training={"max_steps": 1, "max_length": limit}))
+    tok = AutoTokenizer.from_pretrained(str(tiny_base))
+    pairs = load_pairs(recipe.data, recipe.seed)
+
+    def too_long(ex) -> bool:
+        return any(len(tok.apply_chat_template(ex["prompt"] + ex[side], tokenize=True, return_dict=True)["input_ids"])
+                   > limit for side in ("chosen", "rejected"))
+
+    expected = {split: sum(map(too_long, pairs[split])) for split in ("train", "dev")}
+    assert 0 < expected["train"] < len(pairs["train"])  # the limit bites, but not on every pair
+    folder = train_reward(recipe)
+    report = json.loads((folder / "train_results.json").read_text())
+    assert report["dropped_long_pairs"] == expected and report["max_length"] == limit
+    card = (folder / "README.md").read_text()
+    assert f"{limit} tokens (longer pairs are dropped: {expected['train']} train, {expected['dev']} dev)" in card
