@@ -51,6 +51,11 @@ def _num(x: float | None, digits: int, scale: float = 1.0) -> str:
     return "-" if x is None else f"{x * scale:.{digits}f}"
 
 
+def _shown(name: str) -> str:
+    """A model or data name as the card shows it: a Hub id as is, a local path by its last part only."""
+    return Path(name).name if name.startswith(("/", "~", ".")) else name
+
+
 def _metric_row(name: str, m: dict) -> dict[str, str]:
     return {"name": name, "accuracy": _num(m.get("accuracy"), 1, 100), "roc_auc": _num(m.get("roc_auc"), 3),
             "ece": _num(m.get("ece"), 3), "brier": _num(m.get("brier"), 3)}
@@ -117,6 +122,8 @@ def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, A
         if cal:
             rows.append(_metric_row(f"This model, temperature-scaled (T = {cal['temperature']:.3g})",
                                     {**evals["test"], "ece": cal["ece"], "brier": cal["brier"]}))
+        baselines = evals.get("baselines") or []
+        rows += [_metric_row(f"`{_shown(b['model'])}` (baseline)", b["test"]) for b in baselines]
         rows += [_metric_row(name, {"accuracy": a / 100, "roc_auc": auc, "ece": ece, "brier": brier})
                  for name, a, auc, ece, brier in PAPER_TABLE1]
         length = evals["length_baseline"]
@@ -129,12 +136,33 @@ def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, A
             "length": {"accuracy": _num(length["accuracy"], 1, 100), "roc_auc": _num(length["roc_auc"], 3),
                        "n_chosen_shorter": length["n_chosen_shorter"],
                        "rm_accuracy_chosen_shorter": _num(length["rm_accuracy_chosen_shorter"], 1, 100)},
-            "topics": [{"topic": k, "n": v["n"], "accuracy": _num(v["accuracy"], 1, 100)}
+            "topics": [{"topic": k, "n": v["n"], "accuracy": _num(v["accuracy"], 1, 100),
+                        "baselines": [_num(b["per_topic"].get(k, {}).get("accuracy"), 1, 100) for b in baselines]}
                        for k, v in evals["per_topic"].items()],
+            "baseline_names": [_shown(b["model"]) for b in baselines],
+            "rewardbench": rewardbench_context(evals.get("rewardbench")),
             "ranker": None if not ranker else {
                 **ranker, "accuracy": _num(ranker["accuracy"], 1, 100), "consistent": _num(ranker["consistent"], 1, 100)},
         })
     return card_data, context
+
+
+def rewardbench_context(bench: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The RewardBench table: per model its score and sections (%), and its accuracy per subset."""
+    if not bench:
+        return None
+    from .rewardbench import SUBSET_MAPPING
+
+    names = [s for s in (*SUBSET_MAPPING, "Prior Sets") if any(s in m["sections"] for m in bench["models"])]
+    subsets = sorted({s for m in bench["models"] for s in m["subsets"]})
+    return {"path": _shown(bench["path"]), "split": bench["split"], "n_pairs": bench["n_pairs"], "sections": names,
+            "subsets": subsets,
+            "rows": [{"model": _shown(m["model"]), "score": _num(m["score"], 1),
+                      "sections": [_num(m["sections"].get(s), 1) for s in names],
+                      "subsets": [_num(m["subsets"].get(s, {}).get("accuracy"), 1, 100) for s in subsets]}
+                     for m in bench["models"]],
+            "counts": [next(m["subsets"][s]["n"] for m in bench["models"] if s in m["subsets"]) for s in subsets],
+            "unmapped": sorted({s for m in bench["models"] for s in m["unmapped_subsets"]})}
 
 
 def reliability_figure(root: str | Path, bins: dict[str, list[dict]], n_bins: int) -> str:

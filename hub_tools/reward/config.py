@@ -36,6 +36,27 @@ class RankerSection(Strict):
     max_pairs: int | None = Field(None, ge=1, description="Seeded subset of the test pairs to rank (each costs two calls); null ranks all.")
 
 
+class BaselineSection(Strict):
+    """An off-the-shelf reward model scored on the same pairs (paper Table 1's "Reward Models" rows)."""
+
+    name_or_path: str = Field(..., description="Hub id or local folder of an AutoModelForSequenceClassification reward model with one output (e.g. Skywork/Skywork-Reward-Llama-3.1-8B-v0.2); conversations go through its own tokenizer's chat template.")
+    name: str | None = Field(None, description="Row name in the results and the card; null: name_or_path.")
+    dtype: str | None = Field(None, description="Weights dtype when loading (bfloat16 for 8B models on a GPU); null: the checkpoint's own.")
+    max_length: int | None = Field(None, ge=1, description="Longer conversations keep their last max_length tokens (the answer); null: never truncated.")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.name_or_path
+
+
+class RewardBenchSection(Strict):
+    """RewardBench-format pairs (columns prompt, chosen, rejected, subset): accuracy per subset and per section."""
+
+    path: str = Field(..., description="A .jsonl / .json / .parquet file, a dataset folder (save_to_disk or repo folder) or a Hub id (allenai/reward-bench).")
+    split: str = Field("filtered", description="Split read from a folder or Hub id (RewardBench's is 'filtered'); a single file is one split.")
+    max_pairs: int | None = Field(None, ge=1, description="Seeded subset of the pairs; null scores all.")
+
+
 class EvalSection(Strict):
     """How the trained model is evaluated on the test pairs."""
 
@@ -43,6 +64,8 @@ class EvalSection(Strict):
     batch_size: int = Field(16, ge=1, description="Most sequences per scoring batch.")
     max_batch_tokens: int | None = Field(16384, ge=1, description="Most padded tokens per scoring batch (length bucketing packs short sequences into bigger batches); null: batch_size alone.")
     ranker: RankerSection | None = Field(None, description="LLM-as-ranker baseline (paper Table 1's generative LLMs); null skips it.")
+    baselines: list[BaselineSection] = Field(default_factory=list, description="Off-the-shelf reward models scored on the same test pairs (same metrics, per topic): one row each in the results and the card.")
+    rewardbench: RewardBenchSection | None = Field(None, description="Also score this model and every baseline on RewardBench-format pairs; null skips it.")
 
 
 class RewardRecipe(TrainedModelRecipe):

@@ -3,7 +3,8 @@
 Scores the test (and dev) pairs with the saved folder's model, then writes into that folder:
 eval_results.json (accuracy, ROC AUC, ECE, Brier; temperature scaling fitted on the dev pairs with
 calibrated ECE/Brier; the length-only baseline; accuracy per coarse topic; the reliability bins; the
-LLM-as-ranker baseline when the recipe names one), the reliability diagram and the card with all of it.
+LLM-as-ranker baseline when the recipe names one; other reward models on the same pairs and RewardBench-format
+results when it names them), the reliability diagram and the card with all of it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..io import need, run_log, write_json
 from ..training.preference_data import load_pairs, response_text
+from .baselines import pair_margins, score_baselines
 from .card import EVAL_RESULTS, write_card
 from .config import RewardRecipe
 from .metrics import (
@@ -41,11 +43,6 @@ def _rounded(x: Any, digits: int = 6) -> Any:
     return x
 
 
-def _margins(scorer: RewardScorer, ds, desc: str):
-    chosen, rejected = scorer.score_pairs(ds["prompt"], ds["chosen"], ds["rejected"], desc=desc)
-    return chosen - rejected
-
-
 def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
     """Evaluate <work_dir>/reward_model on the recipe's test pairs; returns the metrics written to
     its eval_results.json (and card)."""
@@ -57,11 +54,11 @@ def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
         test, dev = pairs["test"], pairs["dev"]
         scorer = RewardScorer.from_pretrained(folder, batch_size=recipe.eval.batch_size,
                                               max_batch_tokens=recipe.eval.max_batch_tokens)
-        margins = _margins(scorer, test, "Scoring test pairs")
+        margins = pair_margins(scorer, test, "Scoring test pairs")
         results: dict[str, Any] = {"ece_bins": bins, "test": preference_metrics(margins, bins)}
         reliability = {"raw": reliability_bins(*both_orders(preference_probability(margins)), bins)}
         if len(dev):
-            temperature = fit_temperature(_margins(scorer, dev, "Scoring dev pairs"))
+            temperature = fit_temperature(pair_margins(scorer, dev, "Scoring dev pairs"))
             scaled = preference_metrics(margins, bins, temperature)
             results["calibrated"] = {"temperature": temperature, "dev_pairs": len(dev),
                                      "at_bound": not TEMPERATURE_BOUNDS[0] * 1.01 < temperature < TEMPERATURE_BOUNDS[1] / 1.01,
@@ -71,6 +68,10 @@ def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
                                                      [len(response_text(r)) for r in test["rejected"]], margins)
         results["per_topic"] = accuracy_by_group(margins, test["topic_coarse"])
         results["reliability"] = reliability
+        if recipe.eval.baselines or recipe.eval.rewardbench:
+            results["baselines"], bench = score_baselines(recipe, test, scorer)
+            if bench is not None:
+                results["rewardbench"] = bench
         if recipe.eval.ranker is not None:
             from .ranker import rank_pairs
 
