@@ -191,3 +191,34 @@ def test_resolved_recipe_roundtrips(tmp_path):
     again = load_recipe(out)
     assert again == r
     assert "near_dup_threshold" in out.read_text()  # defaults are written out, not implied
+
+
+def _recipe(rel: str):
+    return load_any(Path(__file__).parent.parent / "recipes" / rel)
+
+
+@pytest.mark.parametrize("size", ["llama-3.2-3b-instruct", "llama-3.1-8b-instruct"])
+def test_reward_ablation_recipes_for_both_sizes(size):
+    """HelpSteer2-only (every usable pair), Help10k and Psy5kHelp5k: trained like config_full.yaml, only the data differs."""
+    full = _recipe(f"{size}/reward/config_full.yaml")
+    data = {name: _recipe(f"{size}/reward/config_{name}.yaml") for name in ("helpsteer2", "help10k", "psy5k_help5k")}
+    assert data["helpsteer2"].data.max_train_pairs == 0 and data["helpsteer2"].data.helpsteer2.count == "all"
+    assert data["help10k"].data.max_train_pairs == 0 and data["help10k"].data.helpsteer2.count == 10000
+    assert data["psy5k_help5k"].data.max_train_pairs == 5000 and data["psy5k_help5k"].data.helpsteer2.count == 5000
+    assert len({r.repo_id for r in (full, *data.values())}) == 4 and len({r.work_dir for r in (full, *data.values())}) == 4
+    for recipe in data.values():
+        assert recipe.training == full.training and recipe.model == full.model and recipe.hardware == full.hardware
+    assert [b.name_or_path for b in full.eval.baselines][0] == "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2"
+    assert full.eval.rewardbench.path == "allenai/reward-bench"
+
+
+@pytest.mark.parametrize("size", ["llama-3.2-3b-instruct", "llama-3.1-8b-instruct"])
+def test_eval_recipes_compare_this_projects_own_policies(size):
+    """Each size's evaluation lists its base model and the DPO and DPO-Iter repos its own recipes publish."""
+    ev = _recipe(f"{size}/eval/config_paper.yaml")
+    models = [p.model for p in ev.policies]
+    base = _recipe(f"{size}/reward/config_full.yaml").model.name_or_path
+    ours = [_recipe(f"{size}/{method}/config_full.yaml").repo_id for method in ("dpo", "dpo-iter")]
+    assert models[0] == base and set(ours) <= set(models)
+    if size.startswith("llama-3.1-8b"):
+        assert "Psychotherapy-LLM/PsychoCounsel-Llama3-8B" in models  # the paper's released policy beside ours

@@ -113,6 +113,8 @@ def load_pairs(cfg: DataSection, seed: int = 42) -> DatasetDict:
 
         extra = helpsteer2_pairs(cfg.helpsteer2, len(train), seed)
         train = concatenate_datasets([train, extra]).shuffle(seed=seed).flatten_indices()
+    if not len(train):
+        raise DataError("data.helpsteer2: no usable HelpSteer2 pairs, and max_train_pairs 0 keeps no PsyCoPref ones")
     log.info("preference pairs: %d train, %d dev, %d test", len(train), len(dev), len(test))
     return DatasetDict({"train": train, "dev": dev, "test": test})
 
@@ -139,7 +141,7 @@ def helpsteer2_pairs(cfg: HelpSteer2Section, n_psycopref: int, seed: int) -> Dat
             rows.append({"ID": f"helpsteer2-{i}", "prompt": _messages(prompt, "user"),
                          "chosen": _messages(chosen, "assistant"), "rejected": _messages(rejected, "assistant"),
                          "topic_coarse": None, "source": "helpsteer2"})
-    want = cfg.count if cfg.count is not None else round(cfg.ratio * n_psycopref)
+    want = len(rows) if cfg.count == "all" else cfg.count if cfg.count is not None else round(cfg.ratio * n_psycopref)
     if want > len(rows):
         raise DataError(f"data.helpsteer2 asks for {want} pairs but {path} has {len(rows)} usable ones "
                         f"(dropped: {dropped})")

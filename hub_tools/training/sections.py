@@ -53,18 +53,26 @@ class HelpSteer2Section(Strict):
     """HelpSteer2 preference pairs mixed into the train split (e.g. 5k + 5k PsyCoPref pairs, 'Psy5kHelp5k')."""
 
     path: str = Field(..., description="HelpSteer2's preference/preference.jsonl.gz (fields prompt, response_1, response_2, preference_strength; > 0 means response_2 is better). Ties and multi-turn prompts are dropped.")
-    count: int | None = Field(None, ge=1, description="How many HelpSteer2 pairs to add (seeded sample).")
+    count: int | Literal["all"] | None = Field(None, description="How many HelpSteer2 pairs to add (seeded sample), or 'all' usable ones.")
     ratio: float | None = Field(None, gt=0, description="HelpSteer2 pairs per PsyCoPref train pair (1.0 = an equal mix); used when count is unset.")
 
     @model_validator(mode="after")
     def _one_size(self):
         if (self.count is None) == (self.ratio is None):
             raise ValueError("data.helpsteer2: set exactly one of count and ratio")
+        if isinstance(self.count, int) and self.count < 1:
+            raise ValueError("data.helpsteer2.count: at least 1, or 'all'")
         return self
 
 
 class DataSection(Strict):
     """Where the preference pairs come from and how train is split into train and dev."""
+
+    @model_validator(mode="after")
+    def _helpsteer2_alone(self):
+        if self.max_train_pairs == 0 and (self.helpsteer2 is None or self.helpsteer2.count is None):
+            raise ValueError("data.max_train_pairs: 0 (no PsyCoPref train pairs) needs data.helpsteer2.count")
+        return self
 
     path: str = Field(DATASET_MIRROR, description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a work dir's pairs/), or a Hub id; read with datasets.load_dataset(path, config).")
     config: str = Field("pairs", description="'pairs' (TRL message lists, topics) or 'default' (the public release's question/chosen/rejected strings, e.g. Psychotherapy-LLM/PsychoCounsel-Preference).")
@@ -72,7 +80,7 @@ class DataSection(Strict):
     train_split: str = Field("train", description="Split the model is trained on (minus the dev speeches).")
     test_split: str = Field("test", description="Split the metrics are reported on.")
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out (by speech ID, so no speech is in both) as the dev set for temperature scaling and TRL's eval; 0 disables both.")
-    max_train_pairs: int | None = Field(None, ge=1, description="Seeded subset of the PsyCoPref train pairs (after the dev split); null keeps all.")
+    max_train_pairs: int | None = Field(None, ge=0, description="Seeded subset of the PsyCoPref train pairs (after the dev split); null keeps all; 0 trains on HelpSteer2 pairs alone (the HelpSteer2-only ablations; needs helpsteer2.count).")
     max_test_pairs: int | None = Field(None, ge=1, description="Seeded subset of the test pairs to evaluate; null keeps all.")
     helpsteer2: HelpSteer2Section | None = Field(None, description="Mix HelpSteer2 preference pairs into train (null: PsyCoPref only, as in the paper).")
 

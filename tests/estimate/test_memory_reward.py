@@ -97,3 +97,12 @@ def test_shipped_recipes_meet_their_budgets(monkeypatch):
     assert est.fits and est.total / GIB <= 16  # the target for the 8B QLoRA recipe
     table = markdown_table([("8b-qlora", est)])
     assert "QLoRA (nf4), ckpt" in table and "16 (fits)" in table
+
+
+@pytest.mark.parametrize("name", ["helpsteer2", "help10k", "psy5k_help5k"])
+@pytest.mark.parametrize("size", ["llama-3.2-3b-instruct", "llama-3.1-8b-instruct"])
+def test_ablation_recipes_estimate_like_the_full_one(monkeypatch, size, name):
+    monkeypatch.chdir(ROOT)
+    full = estimate_recipe(f"recipes/{size}/reward/config_full.yaml")
+    est = estimate_recipe(f"recipes/{size}/reward/config_{name}.yaml")
+    assert est.fits and est.total == full.total  # only the data differs

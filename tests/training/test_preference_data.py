@@ -101,3 +101,21 @@ def test_helpsteer2_mixed_into_train_only(pairs_repo, tmp_path):
     dd = load_pairs(cfg, seed=1)
     assert len(dd["train"]) == 12 and list(dd["train"]["source"]).count("helpsteer2") == 2
     assert "helpsteer2" not in list(dd["dev"]["source"]) + list(dd["test"]["source"])
+
+
+def test_helpsteer2_alone_and_every_usable_pair(pairs_repo, tmp_path):
+    """The HelpSteer2-only ablations: no PsyCoPref train pairs (dev and test stay PsyCoPref's), 'all' usable ones."""
+    from pydantic import ValidationError
+
+    path = _helpsteer2(tmp_path / "preference.jsonl.gz", HS2)
+    cfg = DataSection(path=str(pairs_repo), dev_fraction=0.25, max_train_pairs=0,
+                      helpsteer2=HelpSteer2Section(path=str(path), count="all"))
+    dd = load_pairs(cfg, seed=1)
+    assert sorted(r[0]["content"] for r in dd["train"]["prompt"]) == ["p1", "p2"]  # ties, turns, validation dropped
+    assert set(dd["train"]["source"]) == {"helpsteer2"} and len(dd["dev"]) > 0 and len(dd["test"]) == 20
+    with pytest.raises(ValidationError, match="needs data.helpsteer2.count"):
+        DataSection(path=str(pairs_repo), max_train_pairs=0, helpsteer2=HelpSteer2Section(path=str(path), ratio=1.0))
+    with pytest.raises(ValidationError, match="needs data.helpsteer2.count"):
+        DataSection(path=str(pairs_repo), max_train_pairs=0)
+    with pytest.raises(ValidationError, match="at least 1, or 'all'"):
+        HelpSteer2Section(path=str(path), count=0)
