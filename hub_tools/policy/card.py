@@ -24,6 +24,7 @@ TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's 
 TRAIN_RESULTS = "train_results.json"
 ROUNDS = "rounds.json"  # DPO-Iter: one entry per round
 WINRATE = "winrate.json"  # the policy's own win rates, from `psycopref policy eval`
+EXPERT_EVAL = "expert_eval.json"  # the experts' evaluation, from `psycopref annotate score --kind policy`
 TAGS = ["psycopref", "trl", "psychotherapy", "counseling", "mental-health"]
 DEMO_PAIRS = 1000  # fewer train pairs than this: the card calls the model a demo
 SETTINGS = {"free": "Without length constraint", "length_matched": "With length constraint"}
@@ -109,6 +110,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
         "rounds": rounds, "iter": iter_info, "best_round": best_round,
         "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]) or "-",
         "launch": launch_command(recipe),
+        "expert": read_json(Path(folder) / EXPERT_EVAL),  # its own block in the template
     }
     path = Path(folder) / "README.md"
     render_card("model", card_data, TEMPLATE, context).save(path)
