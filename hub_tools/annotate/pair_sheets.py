@@ -142,11 +142,17 @@ def instructions(n_items: int) -> str:
              "principle below, write in its column which response follows it better: `A` or `B` (`tie` if they "
              "are truly equal, typed as the word; leave the cell empty if you cannot judge). In `pref_overall` give your overall "
              "preference. Put your name in `annotator` on every row and use `notes` freely. Do not edit `item_id` "
-             "or the responses. Save as CSV (UTF-8) when done.", "", "## The seven principles", ""]
+             "or the responses. Save as CSV (UTF-8) when done.", ""]
+    return "\n".join(lines + principles_guide(("pref",)))
+
+
+def principles_guide(columns: tuple[str, ...]) -> list[str]:
+    """The seven principles (Box B) as Markdown lines, each naming its sheet column(s) `<column>_<principle>`."""
+    lines = ["## The seven principles", ""]
     for p in principles():
-        lines += [f"### {p.name} (`pref_{p.short}`)", "", p.definition, ""]
+        lines += [f"### {p.name} ({', '.join(f'`{c}_{p.short}`' for c in columns)})", "", p.definition, ""]
         lines += [f"- {a}" for a in p.aspects] + [""]
-    return "\n".join(lines)
+    return lines
 
 
 def load_pairs(path: str, split: str = "train") -> Dataset:

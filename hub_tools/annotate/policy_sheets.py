@@ -20,8 +20,8 @@ import random
 from pathlib import Path
 
 from ..io import read_json, write_jsonl
-from ..paper.principles import PRINCIPLE_NAMES, principles
-from .pair_sheets import SHEET_COLUMNS, AnnotationError, _read_rows, sample_indices
+from ..paper.principles import PRINCIPLE_NAMES
+from .pair_sheets import SHEET_COLUMNS, AnnotationError, _read_rows, principles_guide, sample_indices
 
 RATING_COLUMNS: tuple[str, ...] = ("item_id", "speech", "response", *(f"rating_{p}" for p in PRINCIPLE_NAMES),
                                    "annotator", "notes")
@@ -131,8 +131,5 @@ def policy_instructions(n_items: int, n_answers: int) -> str:
              "not follow it at all) to 5 (follows it fully) in its `rating_<principle>` column; leave a cell empty "
              "if you cannot judge.", "",
              "Put your name in `annotator` on every row of both sheets and use `notes` freely. Do not edit "
-             "`item_id`, the speech or the responses. Save as CSV (UTF-8) when done.", "", "## The seven principles", ""]
-    for p in principles():
-        lines += [f"### {p.name} (`pref_{p.short}`, `rating_{p.short}`)", "", p.definition, ""]
-        lines += [f"- {a}" for a in p.aspects] + [""]
-    return "\n".join(lines)
+             "`item_id`, the speech or the responses. Save as CSV (UTF-8) when done.", ""]
+    return "\n".join(lines + principles_guide(("pref", "rating")))

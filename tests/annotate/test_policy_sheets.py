@@ -84,6 +84,9 @@ def test_sheets_are_blinded_balanced_and_stratified(exported):
     assert sides[:10] != ["policy", "reference"] * 5  # shuffled together, not in pairs
     for r, k in zip(ratings, rating_key):
         assert r["response"].startswith(k["side"].upper()) and r["item_id"] == k["item_id"]
+    guide = paths["instructions"].read_text()
+    assert "holds 200 items" in guide and "holds 200 single responses" in guide
+    assert all(f"(`pref_{p}`, `rating_{p}`)" in guide for p in PRINCIPLE_NAMES)
 
 
 def fill(paths, out, expert: str, answer) -> None:
