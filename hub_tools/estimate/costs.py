@@ -48,6 +48,7 @@ class BuildSize(Based):
     speeches: int = Field(..., ge=1, description="Client speeches judged (paper: 26,483).")
     test_speeches: int = Field(..., ge=0, description="Speeches held out for the test split (paper: 3,291).")
     train_pairs: int = Field(..., ge=1, description="Train preference pairs (paper: 34,329).")
+    helpsteer2_pairs: int | None = Field(None, ge=1, description="Usable HelpSteer2 preference pairs (single-turn, non-tie, train split): what a recipe's `data.helpsteer2.count: all` takes.")
 
 
 class TokenSizes(Based):
@@ -187,9 +188,13 @@ def dataset_lines(name: str, recipe, inputs: CostInputs, speeches: int | None = 
 
 def _train_pairs(recipe, inputs: CostInputs) -> float:
     d = recipe.data
-    pairs = d.max_train_pairs or inputs.build.train_pairs * (1 - d.dev_fraction)
+    pairs = d.max_train_pairs if d.max_train_pairs is not None else inputs.build.train_pairs * (1 - d.dev_fraction)
     hs = d.helpsteer2
-    return pairs + (0 if hs is None else hs.count or hs.ratio * pairs)
+    if hs is None:
+        return pairs
+    if hs.count == "all" and inputs.build.helpsteer2_pairs is None:
+        raise RecipeError("data.helpsteer2.count: 'all' needs build.helpsteer2_pairs in the cost inputs")
+    return pairs + (inputs.build.helpsteer2_pairs if hs.count == "all" else hs.count or hs.ratio * pairs)
 
 
 def training_lines(name: str, recipe, inputs: CostInputs, recipe_key: str = "") -> list[CostLine]:

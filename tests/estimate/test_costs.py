@@ -125,3 +125,18 @@ def test_bad_inputs_are_named(inputs, tmp_path):
     bad.write_text(yaml.safe_dump(INPUTS | {"tokenz": {}}))
     with pytest.raises(RecipeError, match="tokenz: unknown key"):
         load_inputs(bad)
+
+
+def test_helpsteer2_only_recipes_count_their_helpsteer2_pairs_alone(inputs):
+    """max_train_pairs 0 means no PsyCoPref pair (not all of them); count 'all' reads the inputs' usable HelpSteer2 pairs."""
+    base = str(ROOT / "recipes/llama-3.2-3b-instruct/reward/config_{}.yaml")
+    data = INPUTS | {"build": INPUTS["build"] | {"helpsteer2_pairs": 700}}
+    with_hs = Path(inputs).with_name("hs.yaml")
+    with_hs.write_text(yaml.safe_dump(data))
+    (help10k,) = recipe_lines(base.format("help10k"), load_inputs(inputs))
+    (full,) = recipe_lines(base.format("full"), load_inputs(inputs))
+    (alone,) = recipe_lines(base.format("helpsteer2"), load_inputs(with_hs))
+    assert help10k.quantity.startswith("10,000 pairs") and alone.quantity.startswith("700 pairs")
+    assert full.quantity.startswith("1,800 pairs")  # 2,000 train pairs less the 10% dev speeches
+    with pytest.raises(RecipeError, match="build.helpsteer2_pairs"):
+        recipe_lines(base.format("helpsteer2"), load_inputs(inputs))
