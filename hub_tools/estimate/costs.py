@@ -19,6 +19,7 @@ self-hosted models and the list prices of API models. From a recipe:
 - DPO-Iter: each round samples speeches x samples answers (plus the dev answers) at the policy's serving
   throughput (scaled from the serving table's GPU to the recipe's by peak FLOP/s) and scores them with a reward model of the policy's size, on the main process while the job holds
   all its GPUs (billed as such), then trains DPO on one pair per speech.
+- win-rate evaluation: the reference's and the policies' answers and the pairwise judge's calls.
 - release: every artifact's recipe.
 """
 
@@ -186,6 +187,34 @@ def dataset_lines(name: str, recipe, inputs: CostInputs, speeches: int | None = 
     return lines
 
 
+def eval_lines(name: str, recipe, inputs: CostInputs) -> list[CostLine]:
+    """A win-rate evaluation: the reference's and every policy's answers (API at list price, else self-hosted
+    GPU-hours) and the pairwise judge, two calls per speech, policy and setting at the recipe's `judge.prices`.
+    A judge call reads the Pairwise Prompt around the speech and two answers (template characters at 4 per token
+    plus the inputs' prompt and answer tokens) and writes a verdict (~8 tokens) after its reason, when asked."""
+    from ..paper.prompts import pairwise_template
+
+    n, tok = recipe.speeches.limit or inputs.build.test_speeches, inputs.tokens
+    lines = []
+    for who, count in [(recipe.reference, n)] + [(p, n * len(recipe.settings)) for p in recipe.policies]:
+        price = inputs.api_prices.get(who.model)
+        if price is not None:
+            lines.append(CostLine(name, f"answers, {who.name} (API)", f"{count:,} answers",
+                                  usd=count * (tok.prompt * price.prompt_per_1m + tok.answer * price.completion_per_1m) / 1e6))
+            continue
+        s = inputs.serving.models.get(who.model, inputs.serving.default)
+        gpu_h = count * tok.answer / s.tokens_per_s / 3600 * s.gpus
+        lines.append(CostLine(name, f"answers, {who.name} (self-hosted)", f"{count:,} answers x {tok.answer:,.0f} tokens",
+                              gpu_h, gpu_h / s.gpus, gpu_h * _gpu_named(s.gpu, inputs).usd_per_hour))
+    j = recipe.judge
+    calls = 2 * n * len(recipe.settings) * len(recipe.policies)
+    prompt = len(pairwise_template(bool(j.reason_max_chars))) / 4 + tok.prompt + 2 * tok.answer
+    completion = 8 + (j.reason_max_chars or 0) / 4
+    lines.append(CostLine(name, f"judge {j.endpoint.model}, pairwise, both orders", f"{calls:,} calls x {prompt:,.0f} + "
+                          f"{completion:,.0f} tokens", usd=calls * j.prices.cost(prompt, completion)))
+    return lines
+
+
 def _train_pairs(recipe, inputs: CostInputs) -> float:
     d = recipe.data
     pairs = d.max_train_pairs if d.max_train_pairs is not None else inputs.build.train_pairs * (1 - d.dev_fraction)
@@ -251,6 +280,8 @@ def recipe_lines(path: str | Path, inputs: CostInputs, overrides: dict | None = 
                 for line in recipe_lines(find_recipe_file(a.recipe), inputs, a.overrides, a.kind, speeches, a.name)]
     if kind == "dataset":
         return dataset_lines(name, recipe, inputs, speeches)
+    if kind == "eval":
+        return eval_lines(name, recipe, inputs)
     if not hasattr(recipe, "memory_plan"):
         raise RecipeError(f"{path}: a {type(recipe).__name__} has no costs to estimate")
     key = "/".join(Path(path).resolve().parts[-3:])

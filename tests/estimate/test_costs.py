@@ -140,3 +140,20 @@ def test_helpsteer2_only_recipes_count_their_helpsteer2_pairs_alone(inputs):
     assert full.quantity.startswith("1,800 pairs")  # 2,000 train pairs less the 10% dev speeches
     with pytest.raises(RecipeError, match="build.helpsteer2_pairs"):
         recipe_lines(base.format("helpsteer2"), load_inputs(inputs))
+
+
+def test_eval_recipes_cost_their_answers_and_the_pairwise_judge(inputs, capsys):
+    from hub_tools.paper.prompts import pairwise_template
+
+    path = ROOT / "recipes/llama-3.1-8b-instruct/eval/config_paper.yaml"
+    recipe = load_any(path)
+    lines = recipe_lines(path, load_inputs(inputs))
+    reference, *policies, judge = lines
+    assert reference.usd == pytest.approx(100 * (100 * 2.5 + 300 * 10.0) / 1e6)  # 100 test speeches, gpt-4o list price
+    assert len(policies) == 4 and all(p.gpu_hours == pytest.approx(200 * 300 / 1000 / 3600) for p in policies)
+    calls = 2 * 100 * 2 * 4  # both orders x speeches x settings x policies
+    prompt = len(pairwise_template(False)) / 4 + 100 + 2 * 300
+    assert judge.usd == pytest.approx(calls * recipe.judge.prices.cost(prompt, 8))
+    assert main(["estimate", str(path), str(ROOT / "recipes/llama-3.2-3b-instruct/eval/config_paper.yaml"), "--costs",
+                 "--inputs", str(inputs)]) == 0
+    assert "llama-3.2-3b-instruct/paper | judge gpt-4o, pairwise" in capsys.readouterr().out
