@@ -60,7 +60,7 @@ def _cmd_score(args) -> int:
 def add_cli(subparsers) -> None:
     """Register `annotate export` and `annotate score`; each sets `func(args) -> exit code`."""
     annotate = group(subparsers, "annotate", "expert-validation sheets (paper §3.4, §4.2)")
-    exp = annotate.verb("export", "sample pairs (or a policy's answers) into blinded annotation sheets + keys")
+    exp = annotate.verb("export", "sample pairs or a policy's answers into blinded sheets + keys")
     source = exp.add_mutually_exclusive_group(required=True)
     source.add_argument("--pairs", help="save_to_disk folder, or repo folder/Hub id ('pairs' config)")
     source.add_argument("--winrate", help="a `psycopref policy eval` work dir: policy-vs-reference and rating sheets")
@@ -73,7 +73,7 @@ def add_cli(subparsers) -> None:
     exp.add_argument("--seed", type=int, default=42, help="sampling and A/B order seed (default: 42)")
     exp.add_argument("--out", required=True, help="output folder for sheets, keys and instructions")
     exp.set_defaults(func=_cmd_export)
-    sc = annotate.verb("score", "agreement of filled sheets with the labels (or the judge) and each other")
+    sc = annotate.verb("score", "agreement of filled sheets with the labels or the judge")
     sc.add_argument("sheets", nargs="+", help="filled sheets (CSV or JSONL), one annotator each")
     sc.add_argument("--key", required=True, help="key.jsonl (or policy_key.jsonl) written by `annotate export`")
     sc.add_argument("--kind", choices=("pair", "policy"), default="pair",

@@ -1,5 +1,6 @@
 """Reward models (paper §4.1): Bradley–Terry training with TRL's `RewardTrainer`, calibration-aware
-evaluation, an LLM-as-ranker baseline, the model card and the push.
+evaluation, an LLM-as-ranker baseline, other reward models and RewardBench-format data beside it, the model
+card and the push.
 
     train_reward(recipe) -> folder      the pushable model folder (weights, tokenizer, card, recipe)
     evaluate_reward(recipe) -> metrics  test-pair metrics, written into that folder and its card

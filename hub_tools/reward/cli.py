@@ -26,9 +26,15 @@ def _cmd(args, extra: list[str]) -> int:
     elif args.verb == "eval":
         from .evaluate import evaluate_reward
 
-        t = evaluate_reward(recipe)["test"]
+        results = evaluate_reward(recipe)
+        t = results["test"]
         print(f"{t['n_pairs']} test pairs: accuracy {t['accuracy']:.3f}, ROC AUC {t['roc_auc']}, "
               f"ECE {t['ece']:.3f}, Brier {t['brier']:.3f} -> {recipe.model_dir}")
+        for b in results.get("baselines", []):
+            print(f"  baseline {b['model']}: accuracy {b['test']['accuracy']:.3f}, ROC AUC {b['test']['roc_auc']}")
+        for m in (results.get("rewardbench") or {}).get("models", []):
+            print(f"  RewardBench {m['model']}: score {m['score']:.1f} "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in m["sections"].items()))
     else:
         from .artifact import push_reward
 

@@ -200,3 +200,15 @@ def test_card_names_local_models_and_data_by_their_last_part(evaluated):
     card = (folder / "README.md").read_text().split("## Evaluation")[1].split("## Training")[0]
     assert str(folder.parent) not in card and str(bench.parent) not in card  # (the recipe lists them as given)
     assert "| `reward_model` (baseline) |" in card and "pairs of `bench.jsonl`" in card
+
+
+def test_reward_eval_command_prints_the_baselines_and_rewardbench(evaluated, tmp_path, capsys):
+    from hub_tools.cli import main
+
+    recipe, *_ = evaluated
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json")))
+    assert main(["reward", "eval", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  baseline other-org/Tiny-Reward: accuracy" in out
+    assert "  RewardBench This model: score" in out and "Chat Hard" in out
