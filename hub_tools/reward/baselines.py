@@ -53,7 +53,8 @@ def _load(recipe: RewardRecipe, i: int, baseline: BaselineSection) -> RewardScor
 
 def score_baselines(recipe: RewardRecipe, test, own: RewardScorer) -> tuple[list[dict], dict | None]:
     """The baseline rows on the test pairs, and (when the recipe names RewardBench data) the RewardBench
-    results of this model and of every baseline."""
+    results of this model and of every baseline. `own`, the evaluated model's scorer, is released once
+    scored, before the first baseline loads (an 8B model beside a 27B baseline would crowd one GPU)."""
     bench = load_rewardbench(recipe.eval.rewardbench, recipe.seed) if recipe.eval.rewardbench else None
     rows, bench_rows = [], []
 
@@ -62,7 +63,7 @@ def score_baselines(recipe: RewardRecipe, test, own: RewardScorer) -> tuple[list
             bench_rows.append({"model": name, **rewardbench_metrics(
                 pair_margins(scorer, bench, f"Scoring RewardBench pairs ({name})"), bench["subset"])})
 
-    on_bench(THIS_MODEL, own)
+    _with_model(own, lambda scorer: on_bench(THIS_MODEL, scorer))
     for i, baseline in enumerate(recipe.eval.baselines):
         def run(scorer: RewardScorer, b: BaselineSection = baseline) -> None:
             margins = pair_margins(scorer, test, f"Scoring test pairs ({b.label})")

@@ -68,7 +68,7 @@ def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
                                                      [len(response_text(r)) for r in test["rejected"]], margins)
         results["per_topic"] = accuracy_by_group(margins, test["topic_coarse"])
         results["reliability"] = reliability
-        if recipe.eval.baselines or recipe.eval.rewardbench:
+        if recipe.eval.baselines or recipe.eval.rewardbench:  # the last use of `scorer`: it is released there
             results["baselines"], bench = score_baselines(recipe, test, scorer)
             if bench is not None:
                 results["rewardbench"] = bench
