@@ -95,9 +95,9 @@ def test_the_readme_test_command_runs_the_demo_end_to_end():
     assert "pytest.mark.demo" in demo_test and 'console_script(), "demo"' in demo_test
 
 
-def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_privilege():
+def test_release_publishes_the_release_recipe_once_per_release_with_least_privilege():
     wf = _load("release.yml")
-    assert wf["on"]["release"] == {"types": ["published"]} and wf["on"]["push"] == {"tags": ["v*"]}
+    assert wf["on"] == {"release": {"types": ["published"]}}  # once per release: no `push: tags` run besides
     assert wf["permissions"] == {"contents": "read"}
     assert wf["concurrency"] == {"group": "release", "cancel-in-progress": False}
     job = wf["jobs"]["release"]
@@ -110,6 +110,24 @@ def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_pri
     assert not re.search(r"train-(reward|dpo)|accelerate launch", runs)  # no GPU training on hosted runners
     assert any("upload-artifact" in s.get("uses", "") for s in job["steps"])
     assert load_any(ROOT / RELEASE_RECIPE).artifacts  # the recipe it names parses
+
+
+def test_release_publishes_the_package_by_trusted_publishing_on_a_version_tag():
+    """sdist + wheel built and checked once, then uploaded by the pinned PyPI action with an OIDC token only (no
+    secret), from environment `pypi`, for a v* tag and after the Hub artifacts; the rest of the workflow keeps
+    read-only permissions and Dependabot keeps the pinned actions current."""
+    wf = _load("release.yml")
+    build, pypi = wf["jobs"]["build"], wf["jobs"]["pypi"]
+    runs = _runs({"jobs": {"build": build}})
+    assert "python -m build" in runs and "twine check" in runs
+    assert any("upload-artifact" in s.get("uses", "") and s["with"]["name"] == "dist" for s in build["steps"])
+    assert pypi["permissions"] == {"id-token": "write"} and pypi["environment"]["name"] == "pypi"
+    assert set(pypi["needs"]) == {"release", "build"} and "tag_name, 'v'" in pypi["if"]
+    publish = [s for s in pypi["steps"] if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@")]
+    assert len(publish) == 1 and "secrets" not in str(pypi)  # trusted publishing: no password, no token
+    assert all("id-token" not in str(job.get("permissions", {})) for name, job in wf["jobs"].items() if name != "pypi")
+    dependabot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert dependabot["version"] == 2 and "github-actions" in {u["package-ecosystem"] for u in dependabot["updates"]}
 
 
 def test_deploy_space_redeploys_on_spaces_changes_to_main():
