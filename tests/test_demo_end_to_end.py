@@ -91,6 +91,7 @@ def test_every_card_loads_with_huggingface_hub(demo):
         results = card.data.eval_results  # the model-index, parsed into EvalResult objects
         assert results and expected[step] <= {r.metric_type for r in results}, step
         assert all(r.dataset_type == DATASET_ID and isinstance(r.metric_value, float) for r in results), step
+        assert all(0 <= r.metric_value <= 1 for r in results), step  # one unit: fractions (percentages in prose only)
         assert card.data.model_name == MODELS[step]
 
 

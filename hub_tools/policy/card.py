@@ -49,7 +49,7 @@ def _winrate(results: dict | None, dataset: str) -> tuple[dict | None, list[Eval
                                     dataset_type=dataset, dataset_name=f"{dataset.split('/')[-1]} test speeches",
                                     dataset_split="test", metric_type="win_rate",
                                     metric_name=f"Win rate vs {results['reference']} ({SETTINGS.get(key, key).lower()})",
-                                    metric_value=round(100 * s["win_rate"], 2)))
+                                    metric_value=round(s["win_rate"], 4)))  # a fraction, as every metric of the model-index
     return {"reference": results["reference"], "judge": results["judge"], "n_speeches": results["n_speeches"],
             "rows": rows, "figure": results.get("figure")}, evals
 

@@ -97,7 +97,7 @@ def test_win_rates_go_into_the_card(trained):
     attach_winrate(recipe, results, "dpo", folder)
     card = ModelCard.load(folder / "README.md")
     evals = card.data.eval_results
-    assert [e.metric_value for e in evals] == [70.0, 50.0] and evals[0].metric_type == "win_rate"
+    assert [e.metric_value for e in evals] == [0.7, 0.5] and evals[0].metric_type == "win_rate"  # fractions, as the reward's
     assert "reference-model" in card.text and "70.0" in card.text and "40.0–100.0" in card.text
     assert (folder / "figures" / "winrate_topics.png").is_file() and "figures/winrate_topics.png" in card.text
     before = (folder / "README.md").read_bytes()
