@@ -115,6 +115,7 @@ class FakeHub:
         self.fail_lfs_uploads = False  # set True to make every LFS PUT fail (an interrupted push)
         self.echo_auth = False  # set True to echo the Authorization header in 401s (a leaky server)
         self.requests: list[str] = []  # "METHOD path" of every request, for debugging and assertions
+        self.served: list[tuple[str, str, int, bool]] = []  # (repo id, path, bytes, LFS?) of every file body downloaded
 
     def put_blob(self, data: bytes, lfs: bool) -> Blob:
         sha = hashlib.sha256(data).hexdigest()
@@ -406,6 +407,8 @@ def create_app(hub: FakeHub) -> FastAPI:
             headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{blob.git_oid}"'}
             if blob.lfs:  # the Hub redirects LFS files to a CDN; it names them by these two headers
                 headers.update({"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)})
+            if request.method == "GET":  # HEAD requests carry no body
+                hub.served.append((f"{ns}/{name}", path, blob.size, blob.lfs))
             return FileResponse(hub.blob_path(blob), headers=headers, media_type="application/octet-stream")
         return handler
 

@@ -251,7 +251,7 @@ print(json.dumps(publish(make_plan(sys.argv[3], {"hub_dir": None}))))
 """
 
 
-def test_a_folder_built_elsewhere_is_fetched_from_its_candidate_branch(release, tmp_path):
+def test_a_folder_built_elsewhere_is_promoted_from_its_candidate_branch_by_server_side_copies(release, tmp_path):
     data = yaml.safe_load(release.read_text())
     built = tmp_path / "gpu-machine"
     shutil.move(tmp_path / "build" / "reward" / "reward_model", built)  # not on the publishing machine
@@ -261,9 +261,21 @@ def test_a_folder_built_elsewhere_is_fetched_from_its_candidate_branch(release, 
         out = json.loads(run_client(FETCH_SCRIPT, hub.env(tmp_path / "home"), str(built), IDS["reward"], str(release)).stdout)
         repo = hub.hub.repos[("model", IDS["reward"])]
         assert out[0]["changed"] and repo.tags[f"v{__version__}"] == repo.branches["main"] != repo.branches["candidate"]
-        main_files = repo.commits[repo.branches["main"]].files
-        assert set(main_files) == set(repo.commits[repo.branches["candidate"]].files)
-        assert "## Release" in hub.hub.blob_path(main_files["README.md"]).read_text()
+        main, candidate = (repo.commits[repo.branches[b]] for b in ("main", "candidate"))
+        assert set(main.files) == set(candidate.files)
+        assert "## Release" in hub.hub.blob_path(main.files["README.md"]).read_text()
+        assert len(repo.commits) == 3  # initial, candidate, and ONE release commit: weights and cards together
+        weights = [p for p, b in candidate.files.items() if b.lfs]
+        assert "model.safetensors" in weights and all(main.files[p] == candidate.files[p] for p in weights)
+        downloaded = [(path, size) for rid, path, size, lfs in hub.hub.served if rid == IDS["reward"]]
+        assert downloaded and "recipe.yaml" in dict(downloaded)  # what the cards are re-rendered from came down
+        assert not [p for p, _ in downloaded if p in weights]  # no weight byte passed through this machine
+        lfs_bytes = sum(size for rid, _, size, lfs in hub.hub.served if lfs)
+        assert lfs_bytes == 0
+        # Promoting again is a no-op: no commit, the tag stays, still no weight downloaded.
+        again = json.loads(run_client(FETCH_SCRIPT, hub.env(tmp_path / "home"), str(built), IDS["reward"], str(release)).stdout)
+        assert not again[0]["changed"] and len(repo.commits) == 3
+        assert sum(size for _, _, size, lfs in hub.hub.served if lfs) == 0
     assert not (tmp_path / "staging" / ".fetch" / "reward").exists()  # the download is removed after the push
 
 
