@@ -12,6 +12,11 @@ import yaml
 from hub_tools.config import RecipeError, validate
 from hub_tools.policy.config import DPORecipe
 
+from published import check_chat_template_everywhere
+
+# `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
+pytestmark = pytest.mark.published
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
@@ -64,6 +69,10 @@ def test_policy_folder_loads_as_a_plain_causal_lm_and_answers(trained):
     assert out.shape[1] == ids["input_ids"].shape[1] + 3
     published = yaml.safe_load((folder / "recipe.yaml").read_text())
     assert "work_dir" not in published and "output_dir" not in published["training"]
+
+
+def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
+    check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
 
 
 def test_card_metadata_and_training_table(trained):

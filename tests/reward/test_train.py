@@ -13,12 +13,16 @@ import yaml
 
 from hub_tools.config import RecipeError, validate
 
+from published import check_chat_template_everywhere
 from reward_helpers import recipe_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from hub_tools.reward.config import RewardRecipe  # noqa: E402
+
+# `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
+pytestmark = pytest.mark.published
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,10 @@ def test_loss_falls_and_the_folder_is_a_reward_model_repo(trained):
     assert published["training"]["learning_rate"] == 5e-3 and "warmup_steps" in published["training"]  # defaults written out
     assert report["train_pairs"] + report["dev_pairs"] == 48 and report["dev_pairs"] > 0
     assert report["effective_batch_size"] == 8
+
+
+def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
+    check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
 
 
 def test_evaluation_on_separable_pairs(trained):
