@@ -64,6 +64,20 @@ def test_tests_run_the_readme_command_on_every_supported_python_and_lint():
     assert any(s.get("with", {}).get("cache") == "pip" for s in lint["steps"])
 
 
+def test_a_job_runs_the_published_folder_tests_on_the_lowest_declared_versions():
+    """uv's lowest-direct resolution of the package with its test and train extras, then the tests marked
+    `published` (registered, and carried by the tests that load, score and generate with a model folder)."""
+    wf = _load("tests.yml")
+    runs = _runs({"jobs": {"lowest": wf["jobs"]["lowest"]}})
+    assert "uv pip install" in runs and "--resolution lowest-direct" in runs and '-e ".[test,train]"' in runs
+    assert "-m published" in runs and "torch==2.13.0" in runs
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("published:") for m in pytest_ini["markers"])
+    marked = {p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py")
+              if "pytest.mark.published" in p.read_text(encoding="utf-8")}
+    assert {"tests/reward/test_train.py", "tests/reward/test_score.py", "tests/policy/test_dpo.py"} <= marked
+
+
 def test_the_python_versions_claimed_are_the_versions_tested():
     """requires-python's floor is the lowest Python the test matrix runs (the suite itself needs 3.11: tomllib;
     transformers 5 and TRL 1 do too), ruff targets that floor, every Python a workflow or the Space runs is
