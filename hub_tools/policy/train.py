@@ -20,6 +20,7 @@ from datasets import Dataset
 from ..config import RecipeError, save_resolved
 from ..io import atomic_dir, run_log, write_json
 from ..serving.models import resolve_model
+from ..training.licensing import read_licenses
 from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter, save_tokenizer
 from .config import DPORecipe
 from .data import TRAIN_COLUMNS, dpo_pairs
@@ -99,6 +100,7 @@ def _report(recipe: DPORecipe, trainer, result, n_train: int, n_dev: int, world:
         "logged_losses": pick("loss"),
         "reward_margins": pick("rewards/margins"),
         "reference": "given" if reference else "starting policy",
+        "licenses": read_licenses(recipe, resolve_model(recipe.model.name_or_path)),  # the card's licence
     }
 
 

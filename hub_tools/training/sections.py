@@ -100,7 +100,8 @@ class HardwareSection(Strict):
 class CardSection(Strict):
     """What the model card states beyond the numbers."""
 
-    license: str = Field("cc-by-nc-4.0", pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Hub licence id of the model (the training data is CC BY-NC 4.0; Llama bases add their own licence, e.g. llama3.1).")
+    license: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Hub licence id of the model. Unset (the rule): derived from the licence of the dataset it was trained on (its card) and the base model's (training.licensing).")
+    base_license: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="The base model's licence id (e.g. llama3.1, apache-2.0), used when the base folder has no card saying it.")
     pretty_name: str | None = Field(None, description="Card title; default: the repo name.")
 
 

@@ -85,6 +85,8 @@ def test_card_before_and_after_evaluation(trained):
     assert meta["pipeline_tag"] == "text-classification" and meta["library_name"] == "transformers"
     assert meta["base_model"] == "test-org/tiny-llama" and meta["datasets"] == ["test-org/TinyPref"]
     assert {"psycopref", "reward-model"} <= set(meta["tags"]) and meta["license"] == "cc-by-nc-4.0"
+    report = json.loads((folder / "train_results.json").read_text())  # the licence comes from the dataset's card:
+    assert report["licenses"] == {"dataset": "cc-by-nc-4.0", "base_model": "apache-2.0"}
     metrics = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
     assert metrics["accuracy"] == round(results["test"]["accuracy"], 4) and set(metrics) == {"accuracy", "roc_auc", "ece", "brier_score"}
     assert "figures/reliability.png" in card and "Demo build" in card and "`fake-ranker-1`" in card
