@@ -122,6 +122,21 @@ class PushSection(HubTarget):
         return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{suffix}{method}"
 
 
+def portable_recipe(recipe: TrainedModelRecipe, data: dict[str, Any]) -> dict[str, Any]:
+    """The dumped recipe with its inputs named by Hub id (the base model, the dataset, a DPO-Iter reward model),
+    published to the Hub (`push.hub_dir` null) and no other path of this machine (`hub.portable`)."""
+    from ..hub.portable import hub_ref, is_machine_path, scrub
+
+    model = data["model"]
+    if is_machine_path(model["name_or_path"]) or Path(model["name_or_path"]).is_dir():
+        model["name_or_path"] = recipe.model.base_hub_id or model["name_or_path"]
+    data["data"]["path"] = recipe.data.hub_dataset_id or hub_ref(recipe.data.path)
+    if (data.get("iter") or {}).get("reward_model"):
+        data["iter"]["reward_model"] = hub_ref(data["iter"]["reward_model"])
+    data["push"]["hub_dir"] = None  # the folder is published: its recipe's inputs and outputs are on the Hub
+    return scrub(data)
+
+
 class TrainedModelRecipe(Strict):
     """What every model-training recipe has besides its own sections (`model`, `data`, `training` — a TRL
     config section): a work dir, a seed, the hardware it was sized for, the card and where it is pushed."""
@@ -173,7 +188,7 @@ class TrainedModelRecipe(Strict):
         data = public_dump(self)
         data["training"].pop("output_dir", None)
         data["training"].pop("logging_dir", None)
-        return data
+        return portable_recipe(self, data)
 
     def memory_plan(self, **extra: Any):
         """What `psycopref estimate` needs to size one training process (chosen and rejected of a pair go

@@ -26,3 +26,22 @@ def check_chat_template_everywhere(folder: Path, scratch: Path) -> None:
     assert not (scratch / "chat_template.jinja").exists() and without.chat_template == jinja
     render = lambda tok: tok.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)  # noqa: E731
     assert render(without) == render(with_jinja) and "i feel sad" in render(without)
+
+
+def machine_roots(*extra: Path | str) -> list[str]:
+    """This machine's directories that a published file must never name: $HOME, the working directory, the temp
+    dir, and `extra` (the build's own folders)."""
+    import os
+    import tempfile
+
+    roots = [str(Path.home()), os.getcwd(), tempfile.gettempdir().rstrip("/") + "/", *map(str, extra)]
+    return sorted({r for r in roots if r and r != "/"})
+
+
+def files_naming_machine_paths(folder: Path, roots: list[str]) -> list[str]:
+    """'file: root' for every file under `folder` whose bytes contain one of `roots` (weights included)."""
+    hits = []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        hits += [f"{path.relative_to(folder)}: {root}" for root in roots if root.encode() in data]
+    return hits

@@ -12,7 +12,7 @@ import yaml
 from hub_tools.config import RecipeError, validate
 from hub_tools.policy.config import DPORecipe
 
-from published import check_chat_template_everywhere
+from published import check_chat_template_everywhere, files_naming_machine_paths, machine_roots
 
 # `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
 pytestmark = pytest.mark.published
@@ -73,6 +73,13 @@ def test_policy_folder_loads_as_a_plain_causal_lm_and_answers(trained):
 
 def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
     check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
+
+
+def test_no_published_file_names_a_path_of_this_machine(trained, tiny_base, pairs_repo):
+    recipe, folder = trained
+    assert files_naming_machine_paths(folder, machine_roots(tiny_base, pairs_repo, recipe.work_dir)) == []
+    published = yaml.safe_load((folder / "recipe.yaml").read_text())
+    assert published["data"]["path"] == "test-org/TinyPref" and published["push"]["hub_dir"] is None
 
 
 def test_card_metadata_and_training_table(trained):

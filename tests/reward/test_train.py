@@ -13,7 +13,7 @@ import yaml
 
 from hub_tools.config import RecipeError, validate
 
-from published import check_chat_template_everywhere
+from published import check_chat_template_everywhere, files_naming_machine_paths, machine_roots
 from reward_helpers import recipe_data
 
 torch = pytest.importorskip("torch")
@@ -60,6 +60,14 @@ def test_loss_falls_and_the_folder_is_a_reward_model_repo(trained):
 
 def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
     check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
+
+
+def test_no_published_file_names_a_path_of_this_machine(trained, tiny_base, pairs_repo):
+    recipe, folder, _, _ = trained
+    assert files_naming_machine_paths(folder, machine_roots(tiny_base, pairs_repo, recipe.work_dir)) == []
+    published = yaml.safe_load((folder / "recipe.yaml").read_text())
+    assert published["model"]["name_or_path"] == "test-org/tiny-llama" and published["data"]["path"] == "test-org/TinyPref"
+    assert published["push"]["hub_dir"] is None  # reproduced elsewhere, it publishes to the Hub
 
 
 def test_evaluation_on_separable_pairs(trained):
