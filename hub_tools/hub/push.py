@@ -107,7 +107,8 @@ def push_folder(
         raise PushError(f"repo_id {repo_id!r} must be '<org>/<name>'")
     if hub_dir is not None:
         if revision or tag or copies:
-            raise PushError("revision, tag and server-side copies need the Hub: a local mirror (hub_dir) keeps one version")
+            raise PushError("revision and tag need the Hub: a local mirror (hub_dir) keeps one version"
+                            + (" and has no server-side copies" if copies else ""))
         return _push_local(folder, repo_id, repo_type, Path(hub_dir))
     secret = resolve_token(token)
     try:
