@@ -134,6 +134,8 @@ def portable_recipe(recipe: TrainedModelRecipe, data: dict[str, Any]) -> dict[st
     if (data.get("iter") or {}).get("reward_model"):
         data["iter"]["reward_model"] = hub_ref(data["iter"]["reward_model"])
     data["push"]["hub_dir"] = None  # the folder is published: its recipe's inputs and outputs are on the Hub
+    if recipe.model.base_hub_id:
+        data["push"]["repo_id"] = recipe.repo_id  # named, so a recipe that uses this folder can name it by its id
     return scrub(data)
 
 

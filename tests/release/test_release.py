@@ -22,6 +22,7 @@ from hub_tools.release.plan import ReleaseError, make_plan
 from hub_tools.release.publish import publish
 
 from hub_server import TOKEN, run_client, serve_hub
+from published import files_naming_machine_paths, machine_roots
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "recipes/psycopref/release/config_full.yaml"
@@ -183,6 +184,8 @@ def test_release_into_a_local_mirror_links_every_card_and_reruns_as_a_no_op(rele
     second = publish(make_plan(release))
     assert not any(r["changed"] for r in second) and [r["commit_id"] for r in second] == [r["commit_id"] for r in first]
     assert (tmp_path / "build" / "dpo-iter" / "policy_model" / "README.md").read_bytes() == build_card  # a copy was edited
+    roots = machine_roots(tmp_path)  # the build's folders, the staging dir, the mirror: all under tmp_path
+    assert files_naming_machine_paths(mirror, roots) == [] and files_naming_machine_paths(tmp_path / "staging", roots) == []
 
 
 def test_a_missing_folder_that_must_not_be_built_stops_before_any_push(release, tmp_path):
