@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from ..kinds import RECIPE_FILE
+
 log = logging.getLogger("psycopref")
 MIRROR_TYPES = ("models", "datasets", "spaces")  # <hub_dir>/<type>s/<org>/<name>
 
@@ -34,7 +36,7 @@ def hub_ref(ref: str | None) -> str | None:
     parts = path.parts
     if len(parts) >= 3 and parts[-3] in MIRROR_TYPES:
         return f"{parts[-2]}/{parts[-1]}"
-    recipe = path / "recipe.yaml"
+    recipe = path / RECIPE_FILE
     if recipe.is_file():
         data = yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}
         named = (data.get("push") or {}).get("repo_id") or (data.get("dataset") or {}).get("repo_id")
