@@ -53,6 +53,16 @@ def demo(tmp_path_factory) -> dict:
             "models": {step: hub / "models" / "Psychotherapy-LLM" / name for step, name in MODELS.items()}}
 
 
+def test_no_published_file_names_a_path_of_this_machine(demo):
+    """Every file the demo publishes (dataset, reward model, policies: cards, recipes, configs, weights) is free
+    of the build's folders, $HOME, the working directory and the temp dir: published recipes name their inputs
+    by Hub id or relative path, so "reproduce with `psycopref ... recipe.yaml`" works on another machine."""
+    from published import files_naming_machine_paths, machine_roots  # tests/helpers (on sys.path: conftest)
+
+    roots = machine_roots(demo["work"], demo["hub"], demo["home"], demo["work"].parent)
+    assert files_naming_machine_paths(demo["hub"], roots) == []
+
+
 def test_the_dataset_loads_with_datasets_in_both_configs(demo):
     from datasets import load_dataset
 
@@ -91,6 +101,7 @@ def test_every_card_loads_with_huggingface_hub(demo):
         results = card.data.eval_results  # the model-index, parsed into EvalResult objects
         assert results and expected[step] <= {r.metric_type for r in results}, step
         assert all(r.dataset_type == DATASET_ID and isinstance(r.metric_value, float) for r in results), step
+        assert all(0 <= r.metric_value <= 1 for r in results), step  # one unit: fractions (percentages in prose only)
         assert card.data.model_name == MODELS[step]
 
 

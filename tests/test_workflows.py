@@ -64,6 +64,20 @@ def test_tests_run_the_readme_command_on_every_supported_python_and_lint():
     assert any(s.get("with", {}).get("cache") == "pip" for s in lint["steps"])
 
 
+def test_a_job_runs_the_published_folder_tests_on_the_lowest_declared_versions():
+    """uv's lowest-direct resolution of the package with its test and train extras, then the tests marked
+    `published` (registered, and carried by the tests that load, score and generate with a model folder)."""
+    wf = _load("tests.yml")
+    runs = _runs({"jobs": {"lowest": wf["jobs"]["lowest"]}})
+    assert "uv pip install" in runs and "--resolution lowest-direct" in runs and '-e ".[test,train]"' in runs
+    assert "-m published" in runs and "torch==2.13.0" in runs
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("published:") for m in pytest_ini["markers"])
+    marked = {p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py")
+              if "pytest.mark.published" in p.read_text(encoding="utf-8")}
+    assert {"tests/reward/test_train.py", "tests/reward/test_score.py", "tests/policy/test_dpo.py"} <= marked
+
+
 def test_the_python_versions_claimed_are_the_versions_tested():
     """requires-python's floor is the lowest Python the test matrix runs (the suite itself needs 3.11: tomllib;
     transformers 5 and TRL 1 do too), ruff targets that floor, every Python a workflow or the Space runs is
@@ -95,9 +109,9 @@ def test_the_readme_test_command_runs_the_demo_end_to_end():
     assert "pytest.mark.demo" in demo_test and 'console_script(), "demo"' in demo_test
 
 
-def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_privilege():
+def test_release_publishes_the_release_recipe_once_per_release_with_least_privilege():
     wf = _load("release.yml")
-    assert wf["on"]["release"] == {"types": ["published"]} and wf["on"]["push"] == {"tags": ["v*"]}
+    assert wf["on"] == {"release": {"types": ["published"]}}  # once per release: no `push: tags` run besides
     assert wf["permissions"] == {"contents": "read"}
     assert wf["concurrency"] == {"group": "release", "cancel-in-progress": False}
     job = wf["jobs"]["release"]
@@ -110,6 +124,24 @@ def test_release_publishes_the_release_recipe_on_a_release_or_tag_with_least_pri
     assert not re.search(r"train-(reward|dpo)|accelerate launch", runs)  # no GPU training on hosted runners
     assert any("upload-artifact" in s.get("uses", "") for s in job["steps"])
     assert load_any(ROOT / RELEASE_RECIPE).artifacts  # the recipe it names parses
+
+
+def test_release_publishes_the_package_by_trusted_publishing_on_a_version_tag():
+    """sdist + wheel built and checked once, then uploaded by the pinned PyPI action with an OIDC token only (no
+    secret), from environment `pypi`, for a v* tag and after the Hub artifacts; the rest of the workflow keeps
+    read-only permissions and Dependabot keeps the pinned actions current."""
+    wf = _load("release.yml")
+    build, pypi = wf["jobs"]["build"], wf["jobs"]["pypi"]
+    runs = _runs({"jobs": {"build": build}})
+    assert "python -m build" in runs and "twine check" in runs
+    assert any("upload-artifact" in s.get("uses", "") and s["with"]["name"] == "dist" for s in build["steps"])
+    assert pypi["permissions"] == {"id-token": "write"} and pypi["environment"]["name"] == "pypi"
+    assert set(pypi["needs"]) == {"release", "build"} and "tag_name, 'v'" in pypi["if"]
+    publish = [s for s in pypi["steps"] if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@")]
+    assert len(publish) == 1 and "secrets" not in str(pypi)  # trusted publishing: no password, no token
+    assert all("id-token" not in str(job.get("permissions", {})) for name, job in wf["jobs"].items() if name != "pypi")
+    dependabot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert dependabot["version"] == 2 and "github-actions" in {u["package-ecosystem"] for u in dependabot["updates"]}
 
 
 def test_deploy_space_redeploys_on_spaces_changes_to_main():

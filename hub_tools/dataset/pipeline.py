@@ -161,9 +161,12 @@ def _pairs(r: Recipe, rt: Runtime):
 
 
 def _dataset(r: Recipe, rt: Runtime):
+    from ..hub.portable import scrub
     from .stage import run_dataset
 
-    return run_dataset(r.dataset, r.work_dir, recipe=public_dump(r))
+    published = public_dump(r)
+    published["push"]["hub_dir"] = None  # the folder is published: reproduced elsewhere, it goes to the Hub
+    return run_dataset(r.dataset, r.work_dir, recipe=scrub(published))  # no path of this machine
 
 
 def _push(r: Recipe, rt: Runtime):

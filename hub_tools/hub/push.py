@@ -38,6 +38,16 @@ class PushError(PsycoprefError, RuntimeError):
 
 
 @dataclass(frozen=True)
+class ServerCopies:
+    """Files a push takes from another revision of the same repo by server-side copy (`CommitOperationCopy`):
+    LFS files (weights, parquet) promoted from a candidate branch without passing through this machine.
+    `files`: repo path -> sha256 of the LFS object at `revision` (a commit id, so a moved branch changes nothing)."""
+
+    revision: str
+    files: dict[str, str]
+
+
+@dataclass(frozen=True)
 class PushResult:
     """Where the folder went, the commit now at the pushed revision, and whether this push changed it.
 
@@ -78,13 +88,15 @@ def push_folder(
     hub_dir: str | Path | None = None,
     overwrite_tag: bool = False,
     space_sdk: str | None = None,
+    copies: ServerCopies | None = None,
 ) -> PushResult:
     """Publish `folder` as `repo_id` on the Hub (hub_dir None) or into the local mirror `hub_dir`.
 
     `revision` is the branch to commit to (created from main when missing; default main); `tag` tags
     the resulting commit (already on that commit: fine; elsewhere: error unless `overwrite_tag`).
     `private` applies only when the repo is created, as on the Hub, and so does `space_sdk` (the Space's SDK,
-    e.g. "gradio"; the Hub requires one to create a Space).
+    e.g. "gradio"; the Hub requires one to create a Space). `copies` (Hub only): files of the repo at another
+    revision that join the same commit by server-side copy, so a release promotes weights without downloading them.
     """
     folder = Path(folder)
     if not folder.is_dir() or not published_files(folder):  # an empty push would delete the whole repo
@@ -94,13 +106,14 @@ def push_folder(
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PushError(f"repo_id {repo_id!r} must be '<org>/<name>'")
     if hub_dir is not None:
-        if revision or tag:
-            raise PushError("revision and tag need the Hub: a local mirror (hub_dir) keeps one version")
+        if revision or tag or copies:
+            raise PushError("revision and tag need the Hub: a local mirror (hub_dir) keeps one version"
+                            + (" and has no server-side copies" if copies else ""))
         return _push_local(folder, repo_id, repo_type, Path(hub_dir))
     secret = resolve_token(token)
     try:
         return _push_remote(folder, repo_id, repo_type, private, revision, tag, commit_message, token,
-                            overwrite_tag, space_sdk)
+                            overwrite_tag, space_sdk, copies)
     except PushError as err:
         raise PushError(redact(str(err), secret)) from None
     except Exception as err:  # any client, HTTP or I/O failure: re-raised scrubbed, the chain inlined
@@ -127,8 +140,8 @@ def published_files(folder: Path) -> dict[str, Path]:
 
 def _push_remote(folder: Path, repo_id: str, repo_type: str, private: bool, revision: str | None,
                  tag: str | None, commit_message: str | None, token: str | None, overwrite_tag: bool,
-                 space_sdk: str | None = None) -> PushResult:
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+                 space_sdk: str | None = None, copies: ServerCopies | None = None) -> PushResult:
+    from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi
 
     api = HfApi(token=token)  # token None: huggingface_hub finds it (HF_TOKEN, `hf auth login`)
     sdk = {"space_sdk": space_sdk} if repo_type == "space" else {}
@@ -138,14 +151,18 @@ def _push_remote(folder: Path, repo_id: str, repo_type: str, private: bool, revi
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
     before = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
     local = published_files(folder)
+    copied = {} if copies is None else {p: sha for p, sha in copies.files.items() if p not in local}
     tags = {t.name: t.target_commit for t in api.list_repo_refs(repo_id, repo_type=repo_type).tags}
     if tag in tags and not overwrite_tag and (tags[tag] != before or not _same_as_remote(api, repo_id, repo_type,
-                                                                                         before, local)):
+                                                                                         before, local, copied)):
         raise PushError(f"tag {tag!r} of {repo_id} is on {tags[tag][:12]}, not on the commit this push would "
                         f"make on {branch}; pass overwrite_tag=True to move it")  # refused before committing
     remote = api.list_repo_files(repo_id, repo_type=repo_type, revision=before)
-    operations = [CommitOperationDelete(path) for path in remote if path not in local and path not in KEEP_REMOTE]
+    operations = [CommitOperationDelete(path) for path in remote
+                  if path not in local and path not in copied and path not in KEEP_REMOTE]
     operations += [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path in local.items()]
+    operations += [CommitOperationCopy(src_path_in_repo=rel, path_in_repo=rel, src_revision=copies.revision)
+                   for rel in copied]  # huggingface_hub drops a copy whose target already has that object
     info = api.create_commit(
         repo_id, operations, repo_type=repo_type, revision=branch, parent_commit=before,
         commit_message=commit_message or f"Upload {folder.name} with psycopref",
@@ -163,14 +180,19 @@ def _push_remote(folder: Path, repo_id: str, repo_type: str, private: bool, revi
     return PushResult(url=url, commit_id=info.oid, changed=changed)
 
 
-def _same_as_remote(api, repo_id: str, repo_type: str, revision: str, local: dict[str, Path]) -> bool:
-    """Whether `local` equals the remote tree at `revision` (so a push would make no commit)."""
+def _same_as_remote(api, repo_id: str, repo_type: str, revision: str, local: dict[str, Path],
+                    copied: dict[str, str] | None = None) -> bool:
+    """Whether `local` plus the server-side `copied` files (path -> sha256) equal the remote tree at `revision`
+    (so a push would make no commit)."""
     from huggingface_hub import RepoFile
     from huggingface_hub.utils.sha import git_hash
 
     tree = api.list_repo_tree(repo_id, repo_type=repo_type, revision=revision, recursive=True)
     remote = {f.path: f for f in tree if isinstance(f, RepoFile) and (f.path in local or f.path not in KEEP_REMOTE)}
-    if set(remote) != set(local):
+    copied = copied or {}
+    if set(remote) != set(local) | set(copied):
+        return False
+    if any(remote[rel].lfs is None or remote[rel].lfs.sha256 != sha for rel, sha in copied.items()):
         return False
     for rel, path in local.items():
         f = remote[rel]

@@ -18,6 +18,7 @@ from ..hub.cards import CardError, render_card
 from ..io import read_json
 from ..kinds import RECIPE_FILE
 from ..training.card import METHODS, training_rows
+from ..training.licensing import license_statement, model_license
 from .config import DPOIterRecipe, DPORecipe
 
 TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
@@ -50,7 +51,7 @@ def _winrate(results: dict | None, dataset: str) -> tuple[dict | None, list[Eval
                                     dataset_type=dataset, dataset_name=f"{dataset.split('/')[-1]} test speeches",
                                     dataset_split="test", metric_type="win_rate",
                                     metric_name=f"Win rate vs {results['reference']} ({SETTINGS.get(key, key).lower()})",
-                                    metric_value=round(100 * s["win_rate"], 2)))
+                                    metric_value=round(s["win_rate"], 4)))  # a fraction, as every metric of the model-index
     return {"reference": results["reference"], "judge": results["judge"], "n_speeches": results["n_speeches"],
             "rows": rows, "figure": results.get("figure")}, evals
 
@@ -78,6 +79,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
     if train is None:
         raise CardError(f"{folder}: no {TRAIN_RESULTS}; the folder was not made by psycopref policy dpo")
     base, dataset = recipe.model.base_hub_id, recipe.data.hub_dataset_id
+    license = recipe.card.license or model_license(train.get("licenses"), recipe.card.base_license)
     if base is None:
         raise CardError(f"model.hub_id: the card needs the Hub id of {recipe.model.name_or_path!r}")
     if dataset is None:
@@ -88,7 +90,7 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], base_model=base, datasets=[dataset], library_name="transformers",
         pipeline_tag="text-generation", tags=TAGS + (["iterative-dpo", "dpo"] if iterative else ["dpo"]),
-        license=recipe.card.license, language=["en"], eval_results=evals or None)
+        license=license, language=["en"], eval_results=evals or None)
     t = recipe.training
     tail = [("Max sequence length", f"{t.max_length} tokens (prompt + answer; longer sequences are truncated)"
              if t.max_length else "none"),
@@ -105,7 +107,8 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
                       f"[`{dataset}`](https://huggingface.co/datasets/{dataset})") if iterative else
                      f"the train pairs of [`{dataset}`](https://huggingface.co/datasets/{dataset})",
         "demo_scale": train["train_pairs"] < DEMO_PAIRS, "steps": train["global_step"],
-        "train_pairs": train["train_pairs"], "winrate": winrate, "license": recipe.card.license,
+        "train_pairs": train["train_pairs"], "winrate": winrate, "license": license,
+        "license_statement": license_statement(train.get("licenses"), dataset),
         "hyper": training_rows(recipe.model, t, recipe.hardware, train, recipe.seed, head, tail),
         "rounds": rounds, "iter": iter_info, "best_round": best_round,
         "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]) or "-",

@@ -20,7 +20,8 @@ from datasets import Dataset
 from ..config import RecipeError, save_resolved
 from ..io import atomic_dir, run_log, write_json
 from ..serving.models import resolve_model
-from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter
+from ..training.licensing import read_licenses
+from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter, save_tokenizer
 from .config import DPORecipe
 from .data import TRAIN_COLUMNS, dpo_pairs
 from .modeling import load_policy_model
@@ -73,7 +74,7 @@ def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out:
             model = AutoModelForCausalLM.from_pretrained(str(final), dtype=getattr(torch, recipe.model.save_dtype))
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)  # the chat template in tokenizer_config.json too
         write_json(tmp / REPORT, report)
 
 
@@ -99,6 +100,7 @@ def _report(recipe: DPORecipe, trainer, result, n_train: int, n_dev: int, world:
         "logged_losses": pick("loss"),
         "reward_margins": pick("rewards/margins"),
         "reference": "given" if reference else "starting policy",
+        "licenses": read_licenses(recipe, resolve_model(recipe.model.name_or_path)),  # the card's licence
     }
 
 

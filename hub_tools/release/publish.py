@@ -1,6 +1,8 @@
 """Staging and publishing a release's artifacts (`hub_tools.release.plan` plans them): each folder is fetched from
 its candidate branch or built when missing, copied into the staging dir (big files hard-linked, so the build
 folders never change), given its release cards, and pushed with the version tag (`hub.push.push_folder`).
+A folder fetched for a release to the Hub is promoted there: its weights are copied server-side from the
+candidate's commit in the commit that adds the release's cards, never downloaded and uploaded again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..hub.push import ServerCopies
 from ..kinds import KINDS
 from . import ReleaseError
 from .cards import (
@@ -48,21 +51,33 @@ def _link_or_copy(src: str, dst: str) -> str:
     return shutil.copy2(src, dst)
 
 
-def _fetch(a, staging: Path) -> Path:
-    """Download the artifact's folder from its repo at revision `fetch` (where a GPU machine pushed it)."""
-    from huggingface_hub import snapshot_download
+def _fetch(a, staging: Path, server_side: bool) -> tuple[Path, ServerCopies | None]:
+    """The artifact's folder from its repo at revision `fetch` (where a GPU machine pushed it). `server_side`
+    (a release to the Hub, into the same repo): only the regular files come down (cards, recipe, results, configs:
+    what the release reads and rewrites); the LFS files (weights, parquet) stay on the Hub and are promoted by
+    server-side copy from the candidate's commit, in the same commit as the cards. Else everything comes down."""
+    from huggingface_hub import HfApi, RepoFile, snapshot_download
 
     from ..hub.push import redact, resolve_token
 
     dest = staging / ".fetch" / a.name
     shutil.rmtree(dest, ignore_errors=True)
     try:
-        snapshot_download(a.repo_id, repo_type=a.repo_type, revision=a.entry.fetch, local_dir=dest)
+        copies, allow = None, None
+        if server_side:
+            api = HfApi()
+            commit = api.repo_info(a.repo_id, repo_type=a.repo_type, revision=a.entry.fetch).sha
+            tree = [f for f in api.list_repo_tree(a.repo_id, repo_type=a.repo_type, revision=commit, recursive=True)
+                    if isinstance(f, RepoFile)]
+            copies = ServerCopies(commit, {f.path: f.lfs.sha256 for f in tree if f.lfs})
+            allow = [f.path for f in tree if not f.lfs]
+        snapshot_download(a.repo_id, repo_type=a.repo_type, revision=copies.revision if copies else a.entry.fetch,
+                          local_dir=dest, allow_patterns=allow)
     except Exception as err:  # any client or HTTP failure, re-raised without the token
         raise ReleaseError(redact(f"artifact {a.name}: fetching {a.repo_id}@{a.entry.fetch} failed ({type(err).__name__}: "
                                   f"{err}); build it with `{a.command}` and push it there with --hub --push.revision "
                                   f"{a.entry.fetch}", resolve_token())) from None
-    return dest
+    return dest, copies
 
 
 def _build(a) -> None:
@@ -70,17 +85,18 @@ def _build(a) -> None:
     KINDS.get(a.kind).load("build")(a.recipe)
 
 
-def stage(a, plan) -> Path:
-    """`staging_dir/<name>`: the artifact's folder (fetched or built first when missing) with its release cards."""
+def stage(a, plan) -> tuple[Path, ServerCopies | None]:
+    """`staging_dir/<name>`: the artifact's folder (fetched or built first when missing) with its release cards,
+    and the files the push takes from the candidate revision by server-side copy (None: the folder is whole)."""
     from ..io import atomic_dir
 
     staging = Path(plan.recipe.staging_dir)
-    source = a.folder
+    source, copies = a.folder, None
     if a.state == "missing":
         raise ReleaseError(f"artifact {a.name}: {a.folder} is missing and its entry says build: never; build it with "
                            f"`{a.command}`, or name the built folder in `folder`")
     if a.state == "fetch":
-        source = _fetch(a, staging)
+        source, copies = _fetch(a, staging, server_side=plan.recipe.hub_dir is None)
     elif a.state == "build":
         _build(a)
     me = next(x for x in [plan.links.dataset, plan.links.space, *plan.links.models] if x and x.name == a.name)
@@ -103,7 +119,7 @@ def stage(a, plan) -> Path:
                 model_sections(tmp / "README.md", me, plan.links)
     if a.state == "fetch":
         shutil.rmtree(source, ignore_errors=True)
-    return staging / a.name
+    return staging / a.name, copies
 
 
 def publish(plan) -> list[dict[str, Any]]:
@@ -112,8 +128,8 @@ def publish(plan) -> list[dict[str, Any]]:
 
     results = []
     for a in plan.selected:
-        folder = stage(a, plan)
-        r = push_folder(folder, a.repo_id, a.repo_type, private=plan.recipe.private, tag=plan.tag,
+        folder, copies = stage(a, plan)
+        r = push_folder(folder, a.repo_id, a.repo_type, private=plan.recipe.private, tag=plan.tag, copies=copies,
                         hub_dir=plan.recipe.hub_dir, space_sdk="gradio" if a.repo_type == "space" else None,
                         commit_message=f"Release {plan.tag or plan.version}: {a.name} (psycopref {plan.version})")
         log.info("release: %s %s (%s)", a.repo_id, "pushed" if r.changed else "unchanged", r.commit_id)

@@ -25,7 +25,7 @@ from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
 from ..kinds import RECIPE_FILE
 from ..serving.models import resolve_model
-from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter
+from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter, save_tokenizer
 from .card import EVAL_RESULTS, TRAIN_RESULTS, write_card
 from .config import RewardRecipe
 from .modeling import load_reward_model
@@ -53,7 +53,7 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
         model.config.id2label, model.config.label2id = {0: LABEL}, {LABEL: 0}
         model.config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)  # the chat template in tokenizer_config.json too
         write_text(tmp / RECIPE_FILE, yaml.safe_dump(recipe.public(), sort_keys=False, allow_unicode=True))
         write_json(tmp / TRAIN_RESULTS, report)
         write_card(recipe, tmp, repo_id)

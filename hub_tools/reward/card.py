@@ -20,6 +20,7 @@ from ..hub.figures import new_figure, save_figure
 from ..io import read_json
 from ..kinds import RECIPE_FILE
 from ..training.card import METHODS, training_rows
+from ..training.licensing import license_statement, model_license
 from .config import RewardRecipe
 
 TEMPLATE = "reward_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
@@ -88,6 +89,7 @@ def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, A
                  figure: str | None) -> tuple[ModelCardData, dict[str, Any]]:
     """Card metadata and the template's variables; nothing is left as None or a placeholder."""
     base, dataset = recipe.model.base_hub_id, recipe.data.hub_dataset_id
+    license = recipe.card.license or model_license(train.get("licenses"), recipe.card.base_license)
     if base is None:
         raise CardError(f"model.hub_id: the card needs the Hub id of {recipe.model.name_or_path!r}")
     if dataset is None:
@@ -103,12 +105,13 @@ def card_context(recipe: RewardRecipe, train: dict[str, Any], evals: dict[str, A
                    for key, kind, name in METRICS if test.get(key) is not None]
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], base_model=base, datasets=[dataset], library_name="transformers",
-        pipeline_tag="text-classification", tags=TAGS, license=recipe.card.license, language=["en"],
+        pipeline_tag="text-classification", tags=TAGS, license=license, language=["en"],
         eval_results=results or None)
     context: dict[str, Any] = {
         "title": recipe.card.pretty_name or repo_id.split("/")[-1], "repo_id": repo_id, "base_model": base,
         "dataset_id": dataset, "dataset_config": recipe.data.config, "test_split": recipe.data.test_split,
-        "method_text": METHODS[recipe.model.method], "license": recipe.card.license, "train": train,
+        "method_text": METHODS[recipe.model.method], "license": license,
+        "license_statement": license_statement(train.get("licenses"), dataset), "train": train,
         "demo_scale": train["train_pairs"] < DEMO_PAIRS, "hyper": _hyperparameters(recipe, train),
         "logging_steps": f"{recipe.training.logging_steps:g}",
         "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]),

@@ -19,6 +19,7 @@ from trl import RewardTrainer
 from ..config import RecipeError, save_resolved
 from ..io import run_log
 from ..serving.models import resolve_model
+from ..training.licensing import read_licenses
 from ..training.modeling import load_tokenizer
 from ..training.preference_data import load_pairs
 from .artifact import save_model_folder
@@ -101,6 +102,7 @@ def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int,
         "epochs": round(float(trainer.state.epoch or 0), 4),
         "train_loss": round(float(result.training_loss), 6),
         "logged_losses": losses,
+        "licenses": read_licenses(recipe, resolve_model(recipe.model.name_or_path)),  # the card's licence
     }
 
 

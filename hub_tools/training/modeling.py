@@ -31,6 +31,19 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    """`tokenizer.save_pretrained(folder)`, with the chat template in tokenizer_config.json as well as in
+    chat_template.jinja: transformers 5 writes only the .jinja file, which TGI, older transformers and some vLLM
+    versions do not read (they take `chat_template` from tokenizer_config.json)."""
+    tokenizer.save_pretrained(folder)
+    template = tokenizer.chat_template
+    path = Path(folder) / "tokenizer_config.json"
+    if isinstance(template, str) and path.is_file():
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.get("chat_template") != template:
+            write_json(path, {**config, "chat_template": template})
+
+
 def model_kwargs(m: ModelSection, *, for_training: bool = True) -> dict[str, Any]:
     """`from_pretrained` keyword arguments: the training dtype (or the saving dtype), the attention kernel,
     and for QLoRA training the 4-bit NF4 quantization on the process's GPU (or the CPU)."""

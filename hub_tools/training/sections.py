@@ -108,7 +108,8 @@ class HardwareSection(Strict):
 class CardSection(Strict):
     """What the model card states beyond the numbers."""
 
-    license: str = Field("cc-by-nc-4.0", pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Hub licence id of the model (the training data is CC BY-NC 4.0; Llama bases add their own licence, e.g. llama3.1).")
+    license: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Hub licence id of the model. Unset (the rule): derived from the licence of the dataset it was trained on (its card) and the base model's (training.licensing).")
+    base_license: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="The base model's licence id (e.g. llama3.1, apache-2.0), used when the base folder has no card saying it.")
     pretty_name: str | None = Field(None, description="Card title; default: the repo name.")
 
 
@@ -127,6 +128,23 @@ class PushSection(HubTarget):
             raise RecipeError(f"model.hub_id: {model.name_or_path!r} is a local model; name its Hub id (or set push.repo_id)")
         method = {"full": "", "lora": "-LoRA", "qlora": "-QLoRA"}[model.method]
         return f"{self.org}/PsyCoPref-{base.split('/')[-1]}-{suffix}{method}"
+
+
+def portable_recipe(recipe: TrainedModelRecipe, data: dict[str, Any]) -> dict[str, Any]:
+    """The dumped recipe with its inputs named by Hub id (the base model, the dataset, a DPO-Iter reward model),
+    published to the Hub (`push.hub_dir` null) and no other path of this machine (`hub.portable`)."""
+    from ..hub.portable import hub_ref, is_machine_path, scrub
+
+    model = data["model"]
+    if is_machine_path(model["name_or_path"]) or Path(model["name_or_path"]).is_dir():
+        model["name_or_path"] = recipe.model.base_hub_id or model["name_or_path"]
+    data["data"]["path"] = recipe.data.hub_dataset_id or hub_ref(recipe.data.path)
+    if (data.get("iter") or {}).get("reward_model"):
+        data["iter"]["reward_model"] = hub_ref(data["iter"]["reward_model"])
+    data["push"]["hub_dir"] = None  # the folder is published: its recipe's inputs and outputs are on the Hub
+    if recipe.model.base_hub_id:
+        data["push"]["repo_id"] = recipe.repo_id  # named, so a recipe that uses this folder can name it by its id
+    return scrub(data)
 
 
 class TrainedModelRecipe(Strict):
@@ -180,7 +198,7 @@ class TrainedModelRecipe(Strict):
         data = public_dump(self)
         data["training"].pop("output_dir", None)
         data["training"].pop("logging_dir", None)
-        return data
+        return portable_recipe(self, data)
 
     def memory_plan(self, **extra: Any):
         """What `psycopref estimate` needs to size one training process (chosen and rejected of a pair go

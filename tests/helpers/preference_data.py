@@ -51,5 +51,6 @@ def write_pairs_repo(root: Path, n_train: int = 24, n_test: int = 10) -> Path:
             Dataset.from_list(rows).to_parquet(str(path))
             files.append({"split": split, "path": f"{folder}/{split}-00000-of-00001.parquet"})
         configs.append({"config_name": name, "data_files": files})
-    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": configs}) + "---\n# TinyPref\n")
+    meta = {"license": "cc-by-nc-4.0", "configs": configs}  # the licence the models trained on it inherit
+    (root / "README.md").write_text("---\n" + yaml.safe_dump(meta) + "---\n# TinyPref\n")
     return root

@@ -12,6 +12,11 @@ import yaml
 from hub_tools.config import RecipeError, validate
 from hub_tools.policy.config import DPORecipe
 
+from published import check_chat_template_everywhere, files_naming_machine_paths, machine_roots
+
+# `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
+pytestmark = pytest.mark.published
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
@@ -66,6 +71,17 @@ def test_policy_folder_loads_as_a_plain_causal_lm_and_answers(trained):
     assert "work_dir" not in published and "output_dir" not in published["training"]
 
 
+def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
+    check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
+
+
+def test_no_published_file_names_a_path_of_this_machine(trained, tiny_base, pairs_repo):
+    recipe, folder = trained
+    assert files_naming_machine_paths(folder, machine_roots(tiny_base, pairs_repo, recipe.work_dir)) == []
+    published = yaml.safe_load((folder / "recipe.yaml").read_text())
+    assert published["data"]["path"] == "test-org/TinyPref" and published["push"]["hub_dir"] is None
+
+
 def test_card_metadata_and_training_table(trained):
     from huggingface_hub import ModelCard
 
@@ -97,7 +113,7 @@ def test_win_rates_go_into_the_card(trained):
     attach_winrate(recipe, results, "dpo", folder)
     card = ModelCard.load(folder / "README.md")
     evals = card.data.eval_results
-    assert [e.metric_value for e in evals] == [70.0, 50.0] and evals[0].metric_type == "win_rate"
+    assert [e.metric_value for e in evals] == [0.7, 0.5] and evals[0].metric_type == "win_rate"  # fractions, as the reward's
     assert "reference-model" in card.text and "70.0" in card.text and "40.0–100.0" in card.text
     assert (folder / "figures" / "winrate_topics.png").is_file() and "figures/winrate_topics.png" in card.text
     before = (folder / "README.md").read_bytes()

@@ -22,6 +22,7 @@ from hub_tools.release.plan import ReleaseError, make_plan
 from hub_tools.release.publish import publish
 
 from hub_server import TOKEN, run_client, serve_hub
+from published import files_naming_machine_paths, machine_roots
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "recipes/psycopref/release/config_full.yaml"
@@ -183,6 +184,8 @@ def test_release_into_a_local_mirror_links_every_card_and_reruns_as_a_no_op(rele
     second = publish(make_plan(release))
     assert not any(r["changed"] for r in second) and [r["commit_id"] for r in second] == [r["commit_id"] for r in first]
     assert (tmp_path / "build" / "dpo-iter" / "policy_model" / "README.md").read_bytes() == build_card  # a copy was edited
+    roots = machine_roots(tmp_path)  # the build's folders, the staging dir, the mirror: all under tmp_path
+    assert files_naming_machine_paths(mirror, roots) == [] and files_naming_machine_paths(tmp_path / "staging", roots) == []
 
 
 def test_a_missing_folder_that_must_not_be_built_stops_before_any_push(release, tmp_path):
@@ -251,7 +254,7 @@ print(json.dumps(publish(make_plan(sys.argv[3], {"hub_dir": None}))))
 """
 
 
-def test_a_folder_built_elsewhere_is_fetched_from_its_candidate_branch(release, tmp_path):
+def test_a_folder_built_elsewhere_is_promoted_from_its_candidate_branch_by_server_side_copies(release, tmp_path):
     data = yaml.safe_load(release.read_text())
     built = tmp_path / "gpu-machine"
     shutil.move(tmp_path / "build" / "reward" / "reward_model", built)  # not on the publishing machine
@@ -261,9 +264,21 @@ def test_a_folder_built_elsewhere_is_fetched_from_its_candidate_branch(release, 
         out = json.loads(run_client(FETCH_SCRIPT, hub.env(tmp_path / "home"), str(built), IDS["reward"], str(release)).stdout)
         repo = hub.hub.repos[("model", IDS["reward"])]
         assert out[0]["changed"] and repo.tags[f"v{__version__}"] == repo.branches["main"] != repo.branches["candidate"]
-        main_files = repo.commits[repo.branches["main"]].files
-        assert set(main_files) == set(repo.commits[repo.branches["candidate"]].files)
-        assert "## Release" in hub.hub.blob_path(main_files["README.md"]).read_text()
+        main, candidate = (repo.commits[repo.branches[b]] for b in ("main", "candidate"))
+        assert set(main.files) == set(candidate.files)
+        assert "## Release" in hub.hub.blob_path(main.files["README.md"]).read_text()
+        assert len(repo.commits) == 3  # initial, candidate, and ONE release commit: weights and cards together
+        weights = [p for p, b in candidate.files.items() if b.lfs]
+        assert "model.safetensors" in weights and all(main.files[p] == candidate.files[p] for p in weights)
+        downloaded = [(path, size) for rid, path, size, lfs in hub.hub.served if rid == IDS["reward"]]
+        assert downloaded and "recipe.yaml" in dict(downloaded)  # what the cards are re-rendered from came down
+        assert not [p for p, _ in downloaded if p in weights]  # no weight byte passed through this machine
+        lfs_bytes = sum(size for rid, _, size, lfs in hub.hub.served if lfs)
+        assert lfs_bytes == 0
+        # Promoting again is a no-op: no commit, the tag stays, still no weight downloaded.
+        again = json.loads(run_client(FETCH_SCRIPT, hub.env(tmp_path / "home"), str(built), IDS["reward"], str(release)).stdout)
+        assert not again[0]["changed"] and len(repo.commits) == 3
+        assert sum(size for _, _, size, lfs in hub.hub.served if lfs) == 0
     assert not (tmp_path / "staging" / ".fetch" / "reward").exists()  # the download is removed after the push
 
 

@@ -24,6 +24,7 @@ def recipe_data(tiny_base: Path, pairs_repo: Path, work_dir: Path, **sections) -
                      "dataloader_num_workers": 0, "disable_tqdm": True, "seed": 0},
         "eval": {"batch_size": 8, "max_batch_tokens": 512},
         "push": {"hub_dir": str(work_dir.parent / "hub")},
+        "card": {"base_license": "apache-2.0"},  # the tiny base has no card saying it
     }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value

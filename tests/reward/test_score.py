@@ -9,6 +9,9 @@ import pytest
 
 from hub_tools.reward.score import RewardScorer, plan_batches
 
+# `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
+pytestmark = pytest.mark.published
+
 torch = pytest.importorskip("torch")
 
 

@@ -13,12 +13,16 @@ import yaml
 
 from hub_tools.config import RecipeError, validate
 
+from published import check_chat_template_everywhere, files_naming_machine_paths, machine_roots
 from reward_helpers import recipe_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from hub_tools.reward.config import RewardRecipe  # noqa: E402
+
+# `published`: loads, scores or generates with a published folder; the lowest-versions CI job runs these.
+pytestmark = pytest.mark.published
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,18 @@ def test_loss_falls_and_the_folder_is_a_reward_model_repo(trained):
     assert report["effective_batch_size"] == 8
 
 
+def test_the_chat_template_is_in_tokenizer_config_json_too(trained, tmp_path):
+    check_chat_template_everywhere(trained[1], tmp_path / "tokenizer-only")
+
+
+def test_no_published_file_names_a_path_of_this_machine(trained, tiny_base, pairs_repo):
+    recipe, folder, _, _ = trained
+    assert files_naming_machine_paths(folder, machine_roots(tiny_base, pairs_repo, recipe.work_dir)) == []
+    published = yaml.safe_load((folder / "recipe.yaml").read_text())
+    assert published["model"]["name_or_path"] == "test-org/tiny-llama" and published["data"]["path"] == "test-org/TinyPref"
+    assert published["push"]["hub_dir"] is None  # reproduced elsewhere, it publishes to the Hub
+
+
 def test_evaluation_on_separable_pairs(trained):
     _, folder, _, results = trained
     test = results["test"]
@@ -77,6 +93,8 @@ def test_card_before_and_after_evaluation(trained):
     assert meta["pipeline_tag"] == "text-classification" and meta["library_name"] == "transformers"
     assert meta["base_model"] == "test-org/tiny-llama" and meta["datasets"] == ["test-org/TinyPref"]
     assert {"psycopref", "reward-model"} <= set(meta["tags"]) and meta["license"] == "cc-by-nc-4.0"
+    report = json.loads((folder / "train_results.json").read_text())  # the licence comes from the dataset's card:
+    assert report["licenses"] == {"dataset": "cc-by-nc-4.0", "base_model": "apache-2.0"}
     metrics = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
     assert metrics["accuracy"] == round(results["test"]["accuracy"], 4) and set(metrics) == {"accuracy", "roc_auc", "ece", "brier_score"}
     assert "figures/reliability.png" in card and "Demo build" in card and "`fake-ranker-1`" in card
