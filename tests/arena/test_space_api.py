@@ -167,7 +167,7 @@ def test_a_local_transformers_policy_with_a_reward_model(tmp_path):
         # each answer scored as the reward model was trained: [user: speech, assistant: answer]
         assert all(c.reward == pytest.approx(policies.scorer.score(
             [[{"role": "user", "content": SPEECH}, {"role": "assistant", "content": c.text}]])[0]) for c in columns)
-    assert "PsyCoPref reward" in columns[0].stats()
+    assert "PsyCoPref reward" in columns[0].stats() and "(higher is better)" in columns[0].stats()
 
 
 @pytest.mark.server
