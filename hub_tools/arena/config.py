@@ -28,6 +28,7 @@ class SpacePolicy(Responder):
 
     base_url_env: str | None = Field(None, description="Environment variable (e.g. a Space secret) holding the endpoint URL; when it is set it replaces base_url, so a private endpoint's address stays out of the repo.")
     description: str = Field("", description="One line shown under the policy's name once it is revealed (what it is, where it comes from).")
+    hub_id: str | None = Field(None, description="The Hub model this policy serves (an endpoint's model), listed in the deployed Space's front matter.")
 
     def resolved(self) -> SpacePolicy:
         """This policy with `base_url` read from `base_url_env` when that variable is set."""
@@ -121,6 +122,7 @@ class SpaceConfig(Strict):
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input length, concurrency and queue bounds.")
     examples: int = Field(8, ge=0, le=64, description="Bundled client speeches offered as one-click examples (a spread over topics).")
     crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/arena/data/crisis.yaml), same format.")
+    datasets: list[str] = Field(default_factory=list, description="Hub datasets the compared policies were trained on, listed in the deployed Space's front matter (with the votes dataset).")
     crisis: CrisisSection = Field(default_factory=CrisisSection, description="Held answers and the optional classifier for speeches with crisis signals.")
 
     @model_validator(mode="after")
