@@ -53,12 +53,13 @@ def release_config(links) -> SpaceConfig:
         "votes": {"local_file": "votes/votes.jsonl"}})
 
 
-def stage_release_space(staged: Path, repo_id: str, links, requirement: str = "auto") -> SpaceConfig:
+def stage_release_space(staged: Path, repo_id: str, links, requirement: str = "auto",
+                        wheel: Path | None = None) -> SpaceConfig:
     """Make the staged Space folder the release's own: config, requirements, front matter (exactly the
     release's models and dataset)."""
     from huggingface_hub import SpaceCard
 
-    cfg = write_deployable(staged, release_config(links), repo_id, requirement=requirement)
+    cfg = write_deployable(staged, release_config(links), repo_id, requirement=requirement, wheel=wheel)
     card = SpaceCard.load(staged / "README.md")
     card.data.models = [m.repo_id for m in links.models] or None
     card.data.datasets = [links.dataset.repo_id] if links.dataset else None
