@@ -4,7 +4,8 @@ Space's requirements.txt, mounted alone in an empty folder as the Hub's builder 
 copied in afterwards, so no requirement may be a path); `python app.py` starts in the Space's files with
 GRADIO_SERVER_PORT, the endpoint variables pointed at a local llama.cpp server and the Hub unreachable; one
 comparison runs through gradio_client. For the packaged Space (votes off: its dataset cannot be reached)
-and the release's Space (its own DPO and DPO-Iter policies against their base)."""
+and the release's Space (its own DPO and DPO-Iter policies against their base); and the demo's Space config,
+its tiny models published to the test Hub, which the Space then downloads (that Hub reachable)."""
 
 from __future__ import annotations
 
@@ -102,13 +103,14 @@ def deploy_and_install(world, kind: str, repo: str) -> Path:
     return out
 
 
-def run_space(world, folder: Path, urls: dict[str, str]) -> tuple[list, str]:
-    """`python app.py` in the Space's files, the Hub unreachable; one comparison through gradio_client."""
+def run_space(world, folder: Path, urls: dict[str, str], extra_env: dict[str, str] | None = None) -> tuple[list, str]:
+    """`python app.py` in the Space's files, the Hub unreachable (unless `extra_env` names one); one comparison
+    through gradio_client."""
     tmp, _, _, venv, server = world
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp / "home"), "HF_HOME": str(tmp / "hf-home"),
            "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_notARealTokenButShapedLikeOne", "GRADIO_SERVER_PORT": str(port),
-           **{name: server.base_url for name in urls}}
+           **{name: server.base_url for name in urls}, **(extra_env or {})}
     log = open(folder / "app.log", "w+")  # noqa: SIM115
     start = time.monotonic()
     proc = subprocess.Popen([str(venv / "bin" / "python"), "app.py"], cwd=folder, env=env, stdout=log,
@@ -151,3 +153,53 @@ def test_the_release_space_installs_and_compares_its_own_policies(world):
     urls = {"PSYCOPREF_BASE_URL": "", "PSYCOPREF_DPO_URL": "", "PSYCOPREF_DPO_ITER_URL": ""}
     (banner, *columns), log = run_space(world, folder, urls)
     assert len(columns) == 6 and all(a.strip() for a in columns[0::2]), log[-3000:]
+
+
+PUSH_MODELS = """
+import sys
+from hub_tools.hub.push import push_folder
+for folder, repo in zip(sys.argv[1::2], sys.argv[2::2]):
+    push_folder(folder, repo, "model", hub_dir=None)
+"""
+
+
+def test_the_demo_space_config_deploys_with_its_models_from_the_hub(world):
+    """The config `psycopref demo` writes (the base model on the Space's own llama.cpp server, the demo's
+    policy and reward model in-process from mirror folders, a votes file of this machine): deploy rewrites
+    the folders into the Hub ids they were published as and ships the GGUF; the Space downloads its tiny
+    models from the (test) Hub at start."""
+    from transformers import AutoModelForSequenceClassification
+
+    from hub_tools.demo import Demo, write_space_config
+    from tiny_models import save_tiny_llama
+
+    tmp, hub, wheel, venv, _ = world
+    demo = Demo(work=tmp / "demo-work", hub=tmp / "demo-hub")
+    words = "I hear you tell me more about how that feels it sounds hard and what happens next".split()
+    repos = {step: demo.recipe(step).repo_id for step in ("dpo", "reward")}
+    folders = {step: demo.hub / "models" / repo for step, repo in repos.items()}
+    save_tiny_llama(folders["dpo"], words=words, seed=3)
+    save_tiny_llama(folders["reward"], words=words, seed=4)
+    AutoModelForSequenceClassification.from_pretrained(folders["reward"], num_labels=1).save_pretrained(folders["reward"])
+    config = write_space_config(demo)
+    assert str(folders["dpo"]) in config.read_text()  # the demo's config names this machine's folders
+    args = [str(x) for step in repos for x in (folders[step], repos[step])]
+    run_client(PUSH_MODELS, hub.env(tmp / "home"), *args, timeout=300)  # published: deploy may name them
+    DEMO = DEPLOY.replace('if kind == "packaged":\n    deploy(repo, wheel=wheel)',
+                          'if kind == "demo":\n    deploy(repo, config=sys.argv[5], wheel=wheel)')
+    out = tmp / "demo"
+    start = time.monotonic()
+    run_client(DEMO, hub.env(tmp / "home"), "demo", "tester/demo-space", str(wheel), str(out), str(config), timeout=300)
+    TIMES["demo: deploy to the Hub and download the Space"] = time.monotonic() - start
+    deployed = yaml.safe_load((out / "config.yaml").read_text())
+    assert [p["model"] for p in deployed["policies"]][1:] == [repos["dpo"]] and deployed["reward"]["model"] == repos["reward"]
+    assert str(tmp) not in (out / "config.yaml").read_text() and (out / deployed["server"]["gguf"]).is_file()
+    mount = tmp / "demo-mount"
+    mount.mkdir()
+    shutil.copy(out / "requirements.txt", mount / "requirements.txt")
+    timed("demo: pip install -r requirements.txt (xllamacpp, torch, transformers)",
+          [str(venv / "bin" / "pip"), "install", "-q", "-r", str(mount / "requirements.txt")], cwd=mount)
+    env = {k: v for k, v in hub.env(tmp / "home-app").items() if k.startswith(("HF_", "HUGGING"))}
+    (banner, *columns), log = run_space(world, out, {}, extra_env=env)
+    assert len(columns) == 4 and all(a.strip() for a in columns[0::2]), log[-3000:]
+    assert "PsyCoPref reward" in columns[3]  # the demo's reward model scored the policy's answer
