@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -35,6 +36,14 @@ TOOLKIT = "psycopref"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 REQUIREMENT_MODES = ("auto", "wheel", "pypi")  # auto: the wheel when a source tree is at hand, else the index
 DEFAULT_VOTES_FILE = "votes/votes.jsonl"
+SOURCE_SKIPPED = {".git", ".venv", "build", "dist", "runs", "hub", "tests", "benchmarks", ".ruff_cache", ".pytest_cache",
+                  "votes", "logs"}  # top-level folders of a checkout that are not part of the wheel
+
+
+def _skip(folder: str, names: list[str]) -> set[str]:
+    """What copying a checkout leaves out: SOURCE_SKIPPED at its top, caches and egg-info anywhere."""
+    top = SOURCE_SKIPPED if (Path(folder) / "pyproject.toml").is_file() else set()
+    return {n for n in names if n in top or n == "__pycache__" or n.endswith(".egg-info")}
 
 
 def source_tree() -> Path | None:
@@ -51,8 +60,10 @@ def build_wheel(dest: Path) -> Path:
                           "package); use --requirement pypi")
     dest.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}  # a reproducible wheel: an unchanged Space makes no commit
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(root)],
-                          capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix="psycopref-wheel-") as tmp:  # a clean copy: no stale build/ leaks in
+        src = shutil.copytree(root, Path(tmp) / "src", ignore=_skip)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(src)],
+                              capture_output=True, text=True, env=env)
     wheels = sorted(dest.glob(f"{TOOLKIT}-*.whl"))
     if proc.returncode or not wheels:
         raise RecipeError(f"building the toolkit's wheel failed: {(proc.stderr or proc.stdout).strip()[-400:]}")

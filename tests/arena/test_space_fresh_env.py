@@ -171,6 +171,7 @@ def test_the_demo_space_config_deploys_with_its_models_from_the_hub(world):
     from transformers import AutoModelForSequenceClassification
 
     from hub_tools.demo import Demo, write_space_config
+
     from tiny_models import save_tiny_llama
 
     tmp, hub, wheel, venv, _ = world

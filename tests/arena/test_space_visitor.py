@@ -19,25 +19,11 @@ from hub_tools.arena.crisis import load_rules
 from hub_tools.arena.page import HELD, NO_VOTE
 
 from fault_server import Answer, serve_faults
-from space_helpers import STYLES, launched, responder, space_config
+from space_helpers import SPEECH, STYLES, launched, space_config
 
 pytestmark = pytest.mark.timeout(180)
 
-SPEECH = "I moved here for work two years ago and I still don't have a single friend I could call."
 CRISIS = "I took a bunch of my mom's pills an hour ago and I feel strange."
-
-
-@pytest.fixture(scope="module")
-def backend():
-    with serve_faults(responder=responder, token_delay=0.01) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def app(backend, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("space")
-    with launched(space_config(backend.url, tmp)) as (space, url):
-        yield space, url, tmp
 
 
 def test_a_crisis_speech_holds_the_answers_until_the_visitor_asks(app, backend):
