@@ -18,7 +18,7 @@ from .config import SpaceConfig
 from .votes import VOTES, VoteError, VoteStore, vote_record
 
 VOTE_CHOICES = [("A is better", "A"), ("B is better", "B"), ("Tie", "tie"), ("Both are bad", "both_bad")]
-HELD = ("⏸️ Answer held: this speech mentions a crisis, so the resources above come first. The answers below "
+HELD = ("**Answer held**: this speech mentions a crisis, so the resources above come first. The answers below "
         "are from research models, not crisis support; press **Show the research answers** to see them.")
 NO_VOTE = "This speech mentions a crisis: blind votes are not taken on it, and no answers are shown here."
 REWARD_NOTE = ("**Reward**: the PsyCoPref reward model's score of each answer (a Bradley-Terry logit, unbounded; "
