@@ -2,8 +2,10 @@
 
 The Space folder is `spaces/` of a checkout (or the copy shipped in the wheel): `app.py`,
 `requirements.txt`, `README.md` with the Space front matter, and its configs. `deploy` checks the
-folder, validates the config it will run with, and publishes it with `hub.push.push_folder` (one
-commit; the repo created as a gradio Space when missing), or into a local Hub mirror with `--hub-dir`.
+folder, validates the config it will run with, makes it deployable (`deploy.py`: requirements that
+Hugging Face can install, portable paths, front matter) and publishes it with `hub.push.push_folder`
+(one commit; the repo created as a gradio Space when missing), into a local Hub mirror with `--hub-dir`,
+or into a plain folder with `--out`.
 """
 
 from __future__ import annotations
@@ -59,12 +61,24 @@ def stage_space(folder: Path, config: Path | None, dest: Path) -> Path:
 
 
 def deploy(repo_id: str, folder: str | Path | None = None, config: str | Path | None = None, *, private: bool = False,
-           hub_dir: str | Path | None = None, token: str | None = None):
-    """Publish the Space folder as the gradio Space `repo_id` (or into the local mirror `hub_dir`)."""
+           hub_dir: str | Path | None = None, token: str | None = None, requirement: str = "auto",
+           requirements: str | Path | None = None, wheel: str | Path | None = None, out: str | Path | None = None):
+    """Publish the Space folder, made deployable, as the gradio Space `repo_id` (or into the local mirror
+    `hub_dir`); with `out`, only write the deployable folder there."""
     from ..hub.push import push_folder
+    from .deploy import write_deployable
 
+    exists = None
+    if hub_dir is not None:  # a mirror's models are folders of it
+        exists = lambda rid: (Path(hub_dir) / "models" / rid).is_dir()  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="psycopref-space-") as tmp:
         staged = stage_space(space_folder(folder), Path(config) if config else None, Path(tmp) / "space")
+        write_deployable(staged, load_space_config(staged / "config.yaml"), repo_id, requirement=requirement,
+                         requirements=Path(requirements) if requirements else None,
+                         wheel=Path(wheel) if wheel else None, private=private, exists=exists)
+        if out is not None:
+            shutil.copytree(staged, out, dirs_exist_ok=True)
+            return None
         return push_folder(staged, repo_id, "space", private=private, hub_dir=hub_dir, token=token, space_sdk="gradio",
                            commit_message="Deploy the PsyCoPref comparison Space with psycopref")
 
@@ -82,7 +96,11 @@ def _run(args) -> int:
 
 
 def _deploy(args) -> int:
-    result = deploy(args.repo_id, args.folder, args.config, private=args.private, hub_dir=args.hub_dir)
+    result = deploy(args.repo_id, args.folder, args.config, private=args.private, hub_dir=args.hub_dir,
+                    requirement=args.requirement, requirements=args.requirements, wheel=args.wheel, out=args.out)
+    if result is None:
+        print(f"written: {args.out}")
+        return 0
     print(f"{'deployed' if result.changed else 'unchanged'}: {result.url} ({result.commit_id})")
     return 0
 
@@ -101,4 +119,11 @@ def add_cli(sub) -> None:
     dep.add_argument("--config", help="a config to deploy as the Space's config.yaml (default: the folder's own)")
     dep.add_argument("--private", action="store_true", help="create the Space private")
     dep.add_argument("--hub-dir", help="copy into this local Hub mirror instead (<hub-dir>/spaces/<org>/<name>)")
+    dep.add_argument("--out", help="only write the deployable folder here (nothing uploaded)")
+    dep.add_argument("--requirement", choices=["auto", "wheel", "pypi"], default="auto",
+                     help="how the Space installs psycopref: wheel (its own wheel, built into the Space and installed "
+                          "by URL; a public Space), pypi (psycopref[space]==<version>, once published), auto (wheel "
+                          "from a source checkout, else pypi)")
+    dep.add_argument("--requirements", help="your own requirements.txt instead of the generated one (checked)")
+    dep.add_argument("--wheel", help="a toolkit wheel already built, instead of building one")
     dep.set_defaults(func=_deploy)

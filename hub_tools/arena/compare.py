@@ -38,6 +38,7 @@ class Column:
     done: bool = False
     error: str | None = None  # what a visitor may see; the endpoint's details go to the log only
     reward: float | None = None
+    cut: bool = False  # the answer stopped at the token limit (finish_reason "length"), not where the model ended it
     first_piece_s: float | None = None  # seconds from the start to the first text
     seconds: float | None = None  # seconds from the start to the end
 
@@ -53,8 +54,10 @@ class Column:
         if not self.done:
             return "answering…" if self.text else "waiting for the first words…"
         parts = [f"{self.words} words", f"{len(self.text)} characters"]
+        if self.cut:
+            parts.append("✂️ cut at the token limit")
         if self.reward is not None and not blind:
-            parts.append(f"PsyCoPref reward {self.reward:+.2f}")
+            parts.append(f"PsyCoPref reward {self.reward:+.2f} (higher is better)")
         if self.seconds is not None and not blind:
             parts.append(f"{self.seconds:.1f} s")
         return " · ".join(parts)
@@ -106,12 +109,18 @@ class Policies(contextlib.AbstractContextManager):
             return float(self.scorer.score([conversation])[0])
 
     def _work(self, i: int, name: str, speech: str, events: queue.Queue, stop: threading.Event) -> None:
-        """One policy's stream, as events (i, text), (i, error), (i, ("reward", r)), (i, _DONE)."""
+        """One policy's stream, as events (i, text), (i, error), (i, ("cut", True)), (i, ("reward", r)), (i, _DONE)."""
         text = []
         try:
             stream = self.clients[name].stream(speech, **self.params(name))
             try:
-                for piece in stream:
+                while True:
+                    try:
+                        piece = next(stream)
+                    except StopIteration as end:  # its value: the finish_reason, when the backend tells it
+                        if end.value == "length":
+                            events.put((i, ("cut", True)))
+                        break
                     if stop.is_set():
                         return
                     text.append(piece)
@@ -153,7 +162,7 @@ class Policies(contextlib.AbstractContextManager):
                     if event is _DONE:
                         col.done, col.seconds, pending, urgent = True, time.monotonic() - start, pending - 1, True
                     elif isinstance(event, tuple):
-                        col.reward = event[1]
+                        setattr(col, event[0], event[1])  # ("reward", score) or ("cut", True)
                     elif isinstance(event, BaseException):
                         col.error = "this policy did not answer; please try again later"
                     else:

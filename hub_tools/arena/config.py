@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -27,6 +28,7 @@ class SpacePolicy(Responder):
 
     base_url_env: str | None = Field(None, description="Environment variable (e.g. a Space secret) holding the endpoint URL; when it is set it replaces base_url, so a private endpoint's address stays out of the repo.")
     description: str = Field("", description="One line shown under the policy's name once it is revealed (what it is, where it comes from).")
+    hub_id: str | None = Field(None, description="The Hub model this policy serves (an endpoint's model), listed in the deployed Space's front matter.")
 
     def resolved(self) -> SpacePolicy:
         """This policy with `base_url` read from `base_url_env` when that variable is set."""
@@ -60,6 +62,7 @@ class VotesSection(Strict):
     private: bool = Field(True, description="Create the votes dataset private when it does not exist.")
     token_env: str = Field("HF_TOKEN", description="Environment variable holding the write token for repo_id (a Space secret); read from the environment only, never logged.")
     scrub: bool = Field(True, description="Mask emails, phone numbers, addresses and ID numbers in stored votes (the dataset's privacy scrub).")
+    retry_minutes: float = Field(5.0, gt=0, description="When the votes dataset cannot be reached at start (the Hub down, a bad token), the Space serves comparisons with votes off and tries again after this many minutes, at the next vote.")
 
     @model_validator(mode="after")
     def _own_folder(self) -> VotesSection:
@@ -85,6 +88,29 @@ class LimitsSection(Strict):
         return self
 
 
+class CrisisClassifier(Strict):
+    """A classifier behind an endpoint that reads the speech; any flag it raises shows the banner too."""
+
+    kind: Literal["chat", "moderations"] = Field(..., description="chat: a Llama Guard-style model on an OpenAI-compatible chat route (TGI, vLLM) whose answer starts with 'unsafe' for a flagged speech; moderations: an OpenAI-compatible POST <base_url>/moderations.")
+    base_url: str | None = Field(None, description="The endpoint, e.g. http://host:8080/v1 (with base_url_env, a Space secret may replace it).")
+    base_url_env: str | None = Field(None, description="Environment variable holding the endpoint URL; when set it replaces base_url.")
+    model: str = Field("default", description="Model name sent with each request.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the endpoint's key (sent as a Bearer token, never logged).")
+    categories: list[str] = Field(default_factory=lambda: ["self-harm", "self-harm/intent", "self-harm/instructions", "violence", "harassment/threatening"], description="moderations: the flagged categories that count (other flags, e.g. 'sexual', do not raise the banner).")
+    timeout: float = Field(5.0, gt=0, description="Seconds to wait for the classifier; on a timeout or an error the rules alone decide (logged).")
+
+    def url(self) -> str | None:
+        """base_url, or the value of base_url_env when that variable is set."""
+        return (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.base_url
+
+
+class CrisisSection(Strict):
+    """What the Space does when a speech has crisis signals (the rules: hub_tools/arena/data/crisis.yaml)."""
+
+    hold_answers: bool = Field(True, description="Show the banner and crisis resources first and hold the research answers until the visitor asks to see them; off: the answers stream below the banner.")
+    classifier: CrisisClassifier | None = Field(None, description="An optional classifier behind an endpoint (a Llama Guard-style chat model or an OpenAI-compatible /moderations route), OR-ed with the rules for recall.")
+
+
 class SpaceConfig(Strict):
     """The whole Space."""
 
@@ -96,6 +122,8 @@ class SpaceConfig(Strict):
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input length, concurrency and queue bounds.")
     examples: int = Field(8, ge=0, le=64, description="Bundled client speeches offered as one-click examples (a spread over topics).")
     crisis_file: str | None = Field(None, description="A crisis-signal file replacing the bundled one (hub_tools/arena/data/crisis.yaml), same format.")
+    datasets: list[str] = Field(default_factory=list, description="Hub datasets the compared policies were trained on, listed in the deployed Space's front matter (with the votes dataset).")
+    crisis: CrisisSection = Field(default_factory=CrisisSection, description="Held answers and the optional classifier for speeches with crisis signals.")
 
     @model_validator(mode="after")
     def _distinct_names(self) -> SpaceConfig:

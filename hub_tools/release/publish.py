@@ -29,14 +29,20 @@ LINK_MIN_BYTES = 1 << 20  # data files from this size are hard-linked into the s
 LINKED = (".safetensors", ".bin", ".parquet", ".arrow", ".gguf", ".pt")  # never edited by a release (cards, figures are)
 
 
-def stage_space_folder(a, dest: Path) -> Path:
-    """The Space folder staged at `dest` with the entry's config (a file of the folder, or a path)."""
+def stage_space_folder(a, dest: Path, links=None) -> Path:
+    """The Space folder staged at `dest` with the entry's config (a file of the folder, or a path); with the
+    release's `links` and no config of its own, the release's Space (`arena.release_space`)."""
     from ..arena.cli import stage_space
 
     config = a.entry.config
     if config and not Path(config).is_file() and (a.folder / config).is_file():
         config = a.folder / config  # a file of the Space folder
-    return stage_space(a.folder, Path(config) if config else None, dest)
+    staged = stage_space(a.folder, Path(config) if config else None, dest)
+    if links is not None and not config:
+        from ..arena.release_space import stage_release_space
+
+        stage_release_space(staged, a.repo_id, links)
+    return staged
 
 
 def _link_or_copy(src: str, dst: str) -> str:
@@ -102,7 +108,7 @@ def stage(a, plan) -> tuple[Path, ServerCopies | None]:
     me = next(x for x in [plan.links.dataset, plan.links.space, *plan.links.models] if x and x.name == a.name)
     with atomic_dir(staging / a.name) as tmp:
         if a.repo_type == "space":
-            stage_space_folder(a, tmp)
+            stage_space_folder(a, tmp, plan.links)
             space_sections(tmp / "README.md", plan.links)
         else:
             shutil.copytree(source, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".cache", ".git"))

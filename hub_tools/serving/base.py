@@ -86,8 +86,11 @@ class Backend:
         raise NotImplementedError(f"backend {self.name!r} does not implement chat")
 
     def stream_chat(self, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
-        """The answer piece by piece; by default the whole answer at once."""
-        yield self.chat(messages, params).text
+        """The answer piece by piece; by default the whole answer at once. The generator returns the
+        finish_reason when the backend knows it ("length": cut by max_tokens), else None."""
+        completion = self.chat(messages, params)
+        yield completion.text
+        return completion.finish_reason
 
     def health(self) -> Health:
         """Whether the model answers now; by default it always does (an in-process model, a server with no

@@ -123,7 +123,8 @@ class OpenAICompatBackend(Backend):
         return self._completion(self._call(lambda: self.client.chat_completion(messages, model=self.model, **kwargs)))
 
     def stream_chat(self, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
-        """The answer's text as the server streams it (server-sent events), piece by piece.
+        """The answer's text as the server streams it (server-sent events), piece by piece; the generator
+        returns the finish_reason ("length": cut by max_tokens).
 
         Opening the stream is retried like `chat` (connection errors, 429/503 with Retry-After, 5xx);
         once text has arrived a failure is final (a retry would repeat it). The endpoint's `timeout`
@@ -132,11 +133,11 @@ class OpenAICompatBackend(Backend):
         kwargs = self.request_kwargs(params)
         with InferenceClient(**self._client_args) as client:
             chunks = self._call(lambda: client.chat_completion(messages, model=self.model, stream=True, **kwargs))
-            pieces, finished = 0, False
+            pieces, finished = 0, None
             try:
                 for chunk in chunks:
                     choice = chunk.choices[0] if chunk.choices else None
-                    finished = finished or getattr(choice, "finish_reason", None) is not None
+                    finished = finished or getattr(choice, "finish_reason", None)
                     text = getattr(getattr(choice, "delta", None), "content", None)
                     if text:
                         pieces += 1
@@ -146,6 +147,7 @@ class OpenAICompatBackend(Backend):
             if not finished:  # the connection closed mid-answer: an event stream has no length to check
                 raise BackendError(f"{self.label}: the stream broke off after {pieces} pieces: it ended without a "
                                    "finish_reason (the connection closed mid-answer)")
+            return str(finished)  # the generator's value: "stop", or "length" for an answer cut by max_tokens
 
     def health(self) -> Health:
         """What the server's readiness route says: `/health` at the server's root

@@ -11,6 +11,7 @@ from hub_tools.arena.app import Space, create_space
 from hub_tools.arena.config import SpaceConfig
 from hub_tools.serving.llama_server import free_port
 
+SPEECH = "I moved here for work two years ago and I still don't have a single friend I could call."
 STYLES = {"warm": "I hear how heavy this feels, and it makes sense that you are worn out.",
           "brief": "That sounds hard. What would help this week?",
           "plain": "Thank you for sharing this. Let us look at what happens before the call."}

@@ -19,7 +19,7 @@ HITS = {
     "Everyone would be better off without me.": ["suicide"],
     "Honestly I just don't want to be here anymore.": ["suicide"],
     "I wish I was dead.": ["suicide"],
-    "I took an overdose last year.": ["suicide"],
+    "I took an overdose last year.": ["overdose"],
     "I started cutting myself again last week.": ["self_harm"],
     "My daughter has been hurting herself.": ["self_harm"],
     "I scratch at my arms until they bleed.": ["self_harm"],
@@ -27,7 +27,7 @@ HITS = {
     "My husband hits me when he drinks.": ["abuse"],
     "My partner has never hit me, but he controls everything.": ["abuse"],
     "Is this emotional abuse?": ["abuse"],
-    "I was raped in college and never told anyone.": ["abuse"],
+    "I was raped in college and never told anyone.": ["abuse"],  # past, but never told: still a signal
     "I'm afraid he will kill me if I leave.": ["abuse"],
     "Sometimes I want to hurt someone when I'm this angry.": ["harm_to_others"],
     "I'm not suicidal, but my girlfriend slapped me.": ["suicide", "abuse"],  # negations still show the banner
@@ -62,8 +62,9 @@ def test_the_bundled_corpus_crisis_speeches_are_flagged_and_everyday_ones_are_no
     crisis = [r for r in rows if r["topic_fine"] in ("Self-harm", "Domestic-violence")]
     assert len(crisis) == 6 and all(rules.signals(r["text"]) for r in crisis)
     flagged = {r["id"] for r in rows if rules.signals(r["text"])} - {r["id"] for r in crisis}
-    # the one other: a depressed client who says "I'm not having any thoughts of hurting myself" (by design)
-    assert flagged == {"bundled-003"}
+    # the others: a depressed client who says "I'm not having any thoughts of hurting myself" (by design), and
+    # a client who binges at night and "barely eats" during the day (an eating disorder, a category of its own)
+    assert flagged == {"bundled-003", "bundled-056"}
 
 
 def test_the_banner_names_the_signals_and_the_crisis_lines():

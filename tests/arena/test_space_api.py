@@ -14,25 +14,11 @@ from gradio_client import Client
 from hub_tools.arena.compare import Policies
 
 from fault_server import Status, serve_faults
-from space_helpers import STYLES, launched, responder, space_config
+from space_helpers import SPEECH, STYLES, launched, responder, space_config
 
 pytestmark = pytest.mark.timeout(180)
 
-SPEECH = "I moved here for work two years ago and I still don't have a single friend I could call."
 CRISIS = "Lately I've been thinking that everyone would be better off without me."
-
-
-@pytest.fixture(scope="module")
-def backend():
-    with serve_faults(responder=responder, token_delay=0.02) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def app(backend, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("space")
-    with launched(space_config(backend.url, tmp)) as (space, url):
-        yield space, url, tmp
 
 
 def final(job) -> tuple:
@@ -167,7 +153,7 @@ def test_a_local_transformers_policy_with_a_reward_model(tmp_path):
         # each answer scored as the reward model was trained: [user: speech, assistant: answer]
         assert all(c.reward == pytest.approx(policies.scorer.score(
             [[{"role": "user", "content": SPEECH}, {"role": "assistant", "content": c.text}]])[0]) for c in columns)
-    assert "PsyCoPref reward" in columns[0].stats()
+    assert "PsyCoPref reward" in columns[0].stats() and "(higher is better)" in columns[0].stats()
 
 
 @pytest.mark.server

@@ -1,7 +1,9 @@
 """The Space in a real browser, as a person uses it: Debian's chromium driven by Playwright (headless, a fresh
 profile, every request outside 127.0.0.1 refused). Type a speech, press Compare, wait until every column has
-finished streaming, read the answers; see the crisis banner above the answers for a crisis speech; try an
-example in one click; get two anonymous answers, vote, and see the names revealed. Screenshots are saved."""
+finished streaming, read the answers; see the crisis banner and held answers for a crisis speech; try an
+example in one click; get two anonymous answers, vote, and see the names revealed. A crisis speech holds the
+answers until the visitor presses "Show the research answers" and offers no vote; the input limit shows a
+counter; an empty speech gives one message. Screenshots are saved."""
 
 from __future__ import annotations
 
@@ -81,18 +83,35 @@ def test_compare_vote_and_crisis_banner_in_the_browser(browser_page, site, tmp_p
     assert not page.locator("#crisis-banner").is_visible()
     page.screenshot(path=str(tmp_path / "space-compare.png"), full_page=True)
 
-    # a crisis speech: the banner is up, above the answers, while they are still being written
-    backend.token_delay = 0.3
+    # a crisis speech: the banner and resources first, the answers held until the visitor asks for them
     page.locator("#speech textarea").fill(CRISIS)
     page.locator("#compare-btn").click()
     banner = page.locator("#crisis-banner")
     banner.get_by_text("local emergency services").wait_for(timeout=WAIT)
-    assert not page.locator("#stats-0").get_by_text(" words · ").is_visible()  # not finished yet
     assert "988" in banner.inner_text() and "Samaritans 116 123" in banner.inner_text()
-    assert banner.bounding_box()["y"] < page.locator("#answer-0").bounding_box()["y"]
+    page.locator("#stats-0").get_by_text("Answer held").wait_for(timeout=WAIT)
+    show = page.locator("#show-answers")
+    show.wait_for(timeout=WAIT)
+    assert backend.calls(CRISIS) == [] and page.locator("#answer-0").inner_text().strip() == ""
+    page.screenshot(path=str(tmp_path / "space-crisis-held.png"), full_page=True)
+    backend.token_delay = 0.3
+    show.click()  # asked explicitly: the answers stream below the banner, which stays above them
+    page.locator("#stats-0").get_by_text("answering").wait_for(timeout=WAIT)
+    assert banner.is_visible() and banner.bounding_box()["y"] < page.locator("#answer-0").bounding_box()["y"]
     backend.token_delay = 0.03
     columns_done(page, [f"stats-{i}" for i in range(3)])
+    assert len(backend.calls(CRISIS)) == 3 and not show.is_visible()
     page.screenshot(path=str(tmp_path / "space-crisis.png"), full_page=True)
+
+    # the input limit is visible: a counter, and a message when pasted text is cut
+    page.locator("#speech textarea").fill("x" * 700)
+    page.locator("#speech-count").get_by_text("600 / 600 characters: the limit").wait_for(timeout=WAIT)
+    assert len(page.locator("#speech textarea").input_value()) == 600
+    # an empty speech: one message, not "Error" in every column
+    page.locator("#speech textarea").fill("")
+    page.locator("#compare-btn").click()
+    page.get_by_text("at least 10 characters").first.wait_for(timeout=WAIT)
+    assert "Error" not in page.locator("#answer-0").inner_text() + page.locator("#stats-0").inner_text()
 
     # one click on an example fills the speech and compares
     page.get_by_text("Anxiety: I keep having these moments").first.click()  # the Compare tab's examples
@@ -121,7 +140,14 @@ def test_compare_vote_and_crisis_banner_in_the_browser(browser_page, site, tmp_p
     vote = (tmp / "votes" / "votes.jsonl").read_text().splitlines()[-1]
     assert f'"chosen_model": "{by_text[answers[1]]}"' in vote
 
-    assert all((tmp_path / f"space-{n}.png").stat().st_size > 10_000 for n in ("compare", "crisis", "vote"))
+    # a crisis speech in the blind A/B tab: the banner, no answers, no vote offered
+    page.locator("#ab-speech textarea").fill(CRISIS)
+    page.locator("#ab-btn").click()
+    page.locator("#ab-prompt").get_by_text("blind votes are not taken").wait_for(timeout=WAIT)
+    assert page.locator("#ab-crisis-banner").is_visible() and page.locator("#vote-btn").is_disabled()
+    assert CRISIS not in (tmp / "votes" / "votes.jsonl").read_text()
+
+    assert all((tmp_path / f"space-{n}.png").stat().st_size > 10_000 for n in ("compare", "crisis-held", "crisis", "vote"))
     keep = os.environ.get("PSYCOPREF_SCREENSHOTS")  # a folder to keep the screenshots in (e.g. for a review)
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

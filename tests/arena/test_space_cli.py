@@ -46,10 +46,15 @@ def test_deploy_makes_one_commit_to_a_gradio_space(tmp_path, capsys):
         created = hub.hub.repos[("space", "tester/psycopref-compare")]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["codes"] == [0, 0, 0] and out["sdk"] == "gradio" and created.sdk == "gradio"
-    assert out["files"] == [".gitattributes", "README.md", "app.py", "config.local.yaml", "config.yaml", "requirements.txt"]
-    # creation, the first deploy (one commit for every file), nothing for the unchanged folder, the new config
+    # made deployable: the toolkit's wheel and, for the managed server of config.local.yaml, its GGUF ship inside
+    assert out["files"] == [".gitattributes", "README.md", "app.py", "config.local.yaml", "config.yaml",
+                            "models/SmolLM2-135M-Instruct.Q4_1.gguf", "requirements.txt",
+                            "wheels/psycopref-0.1.0-py3-none-any.whl"]
+    # creation, the first deploy (one commit for every file), nothing for the unchanged folder (a reproducible
+    # wheel), the new config
     assert out["commits"][::-1] == ["initial commit", *["Deploy the PsyCoPref comparison Space with psycopref"] * 2]
-    assert out["config"] == (SPACE / "config.local.yaml").read_text()
+    deployed, local = yaml.safe_load(out["config"]), yaml.safe_load((SPACE / "config.local.yaml").read_text())
+    assert deployed["policies"] == local["policies"] and deployed["server"]["gguf"] == "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     assert "deployed: " in proc.stdout and "unchanged: " in proc.stdout
     assert hub.hub.token not in proc.stdout + proc.stderr
 
@@ -59,7 +64,7 @@ def test_deploy_into_a_local_hub_mirror(tmp_path, capsys):
                  str(tmp_path / "hub")]) == 0
     mirrored = tmp_path / "hub" / "spaces" / "tester" / "compare"
     assert sorted(p.name for p in mirrored.iterdir()) == ["README.md", "app.py", "config.local.yaml", "config.yaml",
-                                                          "requirements.txt"]
+                                                          "requirements.txt", "wheels"]
     assert f"deployed: {mirrored}" in capsys.readouterr().out
 
 

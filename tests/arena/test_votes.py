@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -26,13 +27,13 @@ def cfg(tmp_path):
 @pytest.mark.parametrize("vote, chosen, rejected", [("A", "answer a", "answer b"), ("B", "answer b", "answer a"),
                                                    ("tie", None, None), ("both_bad", None, None)])
 def test_a_vote_becomes_a_preference_record(cfg, vote, chosen, rejected):
-    rec = vote_record(SPEECH, "answer a", "answer b", "policy-warm", "policy-brief", vote, cfg, ["abuse"])
+    rec = vote_record(SPEECH, "answer a", "answer b", "policy-warm", "policy-brief", vote, cfg, [])
     assert (rec["chosen"], rec["rejected"]) == (chosen, rejected)
     models = {"answer a": "policy-warm", "answer b": "policy-brief"}
     assert (rec["chosen_model"], rec["rejected_model"]) == (models.get(chosen), models.get(rejected))
     assert (rec["response_a"], rec["model_a"], rec["response_b"], rec["model_b"]) == (
         "answer a", "policy-warm", "answer b", "policy-brief")
-    assert rec["vote"] == vote and rec["crisis_signals"] == ["abuse"] and rec["timestamp"].endswith("+00:00")
+    assert rec["vote"] == vote and rec["crisis_signals"] == [] and rec["timestamp"].endswith("+00:00")
     assert [p["name"] for p in rec["policies"]] == ["policy-warm", "policy-brief", "policy-plain"]
     assert all("base_url" not in p for p in rec["policies"])  # an endpoint URL may be a secret
 
@@ -41,6 +42,49 @@ def test_personal_data_is_masked_unless_turned_off(cfg):
     rec = vote_record(SPEECH, "a", "b", "x", "y", "A", cfg)
     assert "jane.doe" not in rec["question"] and "[EMAIL]" in rec["question"] and "[PHONE]" in rec["question"]
     assert vote_record(SPEECH, "a", "b", "x", "y", "A", cfg, scrub=False)["question"] == SPEECH
+
+
+def test_a_vote_on_a_crisis_speech_is_never_recorded(cfg):
+    with pytest.raises(VoteError, match=r"crisis signals \(abuse\) is never recorded"):
+        vote_record(SPEECH, "a", "b", "x", "y", "A", cfg, ["abuse"])
+
+
+def test_an_unreachable_votes_dataset_turns_votes_off_and_is_tried_again(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    attempts = []
+
+    class Scheduler:  # the Hub down at the first attempt, reachable at the second
+        def __init__(self, **kwargs):
+            attempts.append(kwargs["repo_id"])
+            if len(attempts) == 1:
+                raise ConnectionError("[Errno 111] Connection refused")
+            self.lock = threading.Lock()
+
+        def stop(self):
+            pass
+
+        def trigger(self):
+            import concurrent.futures
+            done = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(huggingface_hub, "CommitScheduler", Scheduler)
+    section = VotesSection(repo_id="tester/votes", local_file=str(tmp_path / "v" / "votes.jsonl"))
+    with pytest.raises(VoteError, match="cannot start pushing votes"):  # without retry_minutes: an error, as before
+        VoteStore(section)
+    attempts.clear()
+    store = VoteStore(section, retry_minutes=0.002)  # 0.12 s
+    assert store.off and not store.available() and "votes are off for now" in store.where()
+    with pytest.raises(VoteError, match="votes are off for now, this vote was not saved"):
+        store.append({"vote_id": "0"})
+    assert attempts == ["tester/votes"] and not list((tmp_path / "v").glob("*.jsonl"))
+    time.sleep(0.15)
+    store.append({"vote_id": "1"})  # tried again: the scheduler started, the vote saved
+    assert attempts == ["tester/votes"] * 2 and store.available() and "pushed every" in store.where()
+    assert [json.loads(line)["vote_id"] for line in store.path.read_text().splitlines()] == ["1"]
+    store.close()
 
 
 def test_an_unknown_vote_is_refused(cfg):
