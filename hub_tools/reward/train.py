@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
+from transformers import set_seed
 from trl import RewardTrainer
 
 from ..config import RecipeError, save_resolved
@@ -43,6 +44,7 @@ def train_reward(recipe: RewardRecipe) -> Path:
         pairs = load_pairs(recipe.data, recipe.seed)
         base = resolve_model(recipe.model.name_or_path)
         tokenizer = load_tokenizer(base)
+        set_seed(args.seed)  # the score head is initialised at load, before the trainer seeds: tie it to the recipe
         model = load_reward_model(recipe, base, tokenizer.pad_token_id)
         dev = pairs["dev"].select_columns(TRAIN_COLUMNS) if len(pairs["dev"]) else None
         if dev is None and args.eval_strategy != "no":
