@@ -121,13 +121,14 @@ def push_folder(
 
 
 def _describe(err: BaseException) -> str:
-    """`err` and the errors that caused it, one per line (the chain itself is dropped: it is not scrubbed)."""
+    """`err` and the errors that caused it, on one line as the CLI promises (the chain itself is dropped: it
+    is not scrubbed); HTTP errors' multi-line bodies are folded into that line."""
     parts, seen = [], set()
     while err is not None and id(err) not in seen and len(parts) < 4:  # a few causes are enough to debug
         seen.add(id(err))
-        parts.append(f"{type(err).__name__}: {err}")
+        parts.append(" ".join(f"{type(err).__name__}: {err}".split()))
         err = err.__cause__ or err.__context__
-    return "\ncaused by ".join(parts)
+    return "; caused by ".join(parts)
 
 
 def published_files(folder: Path) -> dict[str, Path]:

@@ -200,6 +200,7 @@ def test_bad_or_missing_token_is_a_push_error_that_never_shows_the_token(hub, ve
     finally:
         hub.hub.echo_auth = False
     assert "401" in bad["error"] and "***" in bad["error"] and wrong not in bad["error"]
+    assert "\n" not in bad["error"] and "\n" not in anon["error"]  # one line, as every expected error
     assert "401" in anon["error"]
     assert ("dataset", "Org/Secret") not in hub.hub.repos
 
@@ -214,6 +215,7 @@ def test_interrupted_push_leaves_the_remote_at_its_previous_revision(hub, versio
         hub.hub.fail_lfs_uploads = False
     repo = hub.hub.repos[("dataset", "Org/Interrupted")]
     assert "simulated failure" in failed["error"] and failed["commits"] == first["commits"] == 2
+    assert "\n" not in failed["error"] and "caused by" in failed["error"]  # the chain, on one line
     assert repo.branches["main"] == first["commit_id"]
     assert "notes.txt" in repo.commits[first["commit_id"]].files  # v1's tree, untouched
     [retry] = push(hub, tmp_path, {"folder": v2, "repo_id": "Org/Interrupted"})
