@@ -5,9 +5,6 @@ structured output is asked for with vLLM >= 0.12's `structured_outputs`."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from datasets import Dataset
 
@@ -18,20 +15,10 @@ from hub_tools.paper.prompts import responding_messages
 from hub_tools.serving import ChatRequest, make_backend
 from hub_tools.serving.runtime import Runtime
 
-FAKE = Path(__file__).resolve().parents[1] / "helpers" / "fake_vllm"
-
 
 @pytest.fixture
-def vllm(monkeypatch):
-    """The stand-in `vllm` module, with its record of engines and calls emptied."""
-    monkeypatch.syspath_prepend(str(FAKE))
-    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import vllm
-
-    vllm.LLM.instances.clear()
-    vllm.LLM.calls.clear()
-    return vllm
+def vllm(fake_vllm):
+    return fake_vllm
 
 
 SPEECHES = Dataset.from_list([{"id": f"s{i}", "text": f"I feel stuck at step {i} of my life."} for i in range(6)])

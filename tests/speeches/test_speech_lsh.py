@@ -69,6 +69,6 @@ def test_signatures_hashed_in_chunks_on_two_threads_equal_one_pass(monkeypatch):
 
     texts = corpus(500, 3)
     whole = minhash_signatures(texts, 64, 5)
-    monkeypatch.setattr(clean, "_CHUNK", 7)  # 72 chunks, the last one short, some holding no shingle
+    monkeypatch.setattr(clean, "_CHUNK", 7)  # 72 chunks, the last one short
     chunked = minhash_signatures(texts, 64, 5)
     assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
