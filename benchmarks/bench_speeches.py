@@ -20,6 +20,8 @@ import csv
 import itertools
 import json
 import logging
+import multiprocessing
+import os
 import random
 import resource
 import tempfile
@@ -133,6 +135,10 @@ def compare_bulk(texts: list[str], num_perm: int, shingle_size: int) -> tuple[fl
     return ours, theirs
 
 
+def _write_corpus(n: int, seed: int, folder: Path) -> list[SourceSpec]:
+    return write_sources(make_corpus(n, seed), folder, seed)
+
+
 def compare_lsh(texts: list[str], threshold: float, num_perm: int, shingle_size: int) -> tuple[float, float, float]:
     """Seconds for signatures, for the numpy banded LSH and for datasketch's per-item `MinHashLSH` on the
     same signatures (which must drop the same speeches)."""
@@ -153,16 +159,18 @@ def bench(n: int, seed: int, with_bulk: bool = False, with_stage: bool = True) -
     with tempfile.TemporaryDirectory(prefix="bench-speeches-") as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
-        specs = write_sources(make_corpus(n, seed), folder, seed)
+        with multiprocessing.get_context("fork").Pool(1) as child:  # the corpus never enters this process's peak memory
+            specs = child.apply(_write_corpus, (n, seed, folder))
         gen_s = time.perf_counter() - t
         cfg = SpeechesConfig(sources=specs)
         times: dict[str, float] = {}
+        cpu: dict[str, float] = {}  # CPU seconds of this process (both threads): fairer than wall time on a busy machine
         tally = Tally()
 
         def timed(name, fn):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
-            times[name] = time.perf_counter() - start
+            times[name], cpu[name] = time.perf_counter() - start, time.process_time() - start_cpu
             return result
 
         records = timed("load", lambda: [r for s in specs for r in load_source(s)])
@@ -172,7 +180,7 @@ def bench(n: int, seed: int, with_bulk: bool = False, with_stage: bool = True) -
         kept = timed("near de-dup (MinHash LSH)", lambda: remove_near_duplicates(
             kept, cfg.near_dup_threshold, cfg.num_perm, cfg.shingle_size, tally))
         fine, _ = timed("topic mapping", lambda: label_topics([r.raw_topic for r in kept], [r.text for r in kept]))
-        total = sum(times.values())
+        total, total_cpu = sum(times.values()), sum(cpu.values())
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
         sig_s, ours_s, theirs_s = compare_lsh([r.text for r in dedup_kept], cfg.near_dup_threshold, cfg.num_perm,
                                               cfg.shingle_size)
@@ -183,12 +191,13 @@ def bench(n: int, seed: int, with_bulk: bool = False, with_stage: bool = True) -
 
     print(f"speeches generated: {n} (+ files written in {gen_s:.1f} s); loaded {len(records)} "
           f"-> kept {len(kept)}; removed {dict(tally.by_step)}; topics mapped {sum(f is not None for f in fine)}")
-    print(f"{'step':<32}{'seconds':>10}")
-    print("-" * 42)
+    print(f"{'step':<32}{'seconds':>10}{'CPU s':>10}")
+    print("-" * 52)
     for name, secs in times.items():
-        print(f"{name:<32}{secs:>10.2f}")
-    print("-" * 42)
-    print(f"{'total (preparation)':<32}{total:>10.2f}")
+        print(f"{name:<32}{secs:>10.2f}{cpu[name]:>10.2f}")
+    print("-" * 52)
+    print(f"{'total (preparation)':<32}{total:>10.2f}{total_cpu:>10.2f}")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print(f"peak memory (max RSS) after the preparation: {peak_gib:.2f} GiB")
     if stage_s is not None:
         print(f"{'run_speeches (+ Dataset, save)':<32}{stage_s:>10.2f}")
