@@ -38,6 +38,15 @@ class Call:
                 "extra_key": self.extra_key}
 
 
+def batches(rt: Runtime, endpoint: Endpoint) -> bool:
+    """Whether the backend of `endpoint` batches. One that cannot even be built (a missing API key) counts
+    as not batching: its calls then fail on the threaded path, reported like any failed call."""
+    try:
+        return rt.backend(endpoint).batches
+    except (PsycoprefError, OSError):
+        return False
+
+
 def run_calls(rt: Runtime, calls: list[Call], *, stage: str, concurrency: int, desc: str, unit: str,
               price: Callable[[Completion], float] | None = None) -> list[tuple[Completion, bool]]:
     """(completion, was_cached) per call, in order: batched per endpoint where the backend batches, else
@@ -46,7 +55,7 @@ def run_calls(rt: Runtime, calls: list[Call], *, stage: str, concurrency: int, d
     batched: dict[str, list[int]] = {}
     threaded: list[int] = []
     for i, c in enumerate(calls):
-        if rt.backend(c.endpoint).batches:
+        if batches(rt, c.endpoint):
             batched.setdefault(client_identity(c.endpoint), []).append(i)
         else:
             threaded.append(i)

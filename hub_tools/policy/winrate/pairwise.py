@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from ...judge.schema import InvalidAnswer
 from ...paper.prompts import pairwise_messages, pairwise_template, template_hash
 from ...serving.answers import extract_json
-from ...serving.calls import Call, run_calls
+from ...serving.calls import Call, batches, run_calls
 from ...serving.runtime import Runtime, run_parallel
 from .config import PairwiseJudgeConfig
 from .stats import VERDICTS, order_score, speech_score
@@ -96,7 +96,7 @@ def judge_pairs(cfg: PairwiseJudgeConfig, rt: Runtime, pairs: list[Pair], *, see
     def price(c) -> float:
         return cfg.prices.cost(c.prompt_tokens, c.completion_tokens)
 
-    if rt.backend(cfg.endpoint).batches:  # an in-process engine: every first attempt in one batch, into the cache
+    if batches(rt, cfg.endpoint):  # an in-process engine: every first attempt in one batch, into the cache
         run_calls(rt, [Call(cfg.endpoint, messages_of(i), params_for(0), schema, {"attempt": 0}) for i in range(2 * len(pairs))],
                   stage=STAGE, concurrency=cfg.concurrency, desc=f"{desc} (batched)", unit="call", price=price)
 
