@@ -70,7 +70,11 @@ class VLLMBackend(Backend):
         with self._lock:
             if self.llm is None:
                 raise BackendError(f"{self.label} was closed")
-            outputs = self.llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
+            try:
+                outputs = self.llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
+            except (RuntimeError, ValueError) as err:  # CUDA out of memory, a prompt over max_model_len, ...
+                raise BackendError(f"{self.label}: the engine failed on a batch of {len(conversations)} "
+                                   f"requests: {type(err).__name__}: {err}") from err
         if len(outputs) != len(conversations):
             raise BackendError(f"{self.label} answered {len(outputs)} of {len(conversations)} requests")
         done: list[Completion | None] = [None] * len(requests)

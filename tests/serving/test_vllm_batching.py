@@ -84,3 +84,27 @@ def test_engine_settings_and_structured_outputs_use_the_current_api(vllm):
     assert isinstance(sent[0].structured_outputs, vllm.StructuredOutputsParams)
     assert sent[0].structured_outputs.json == schema and sent[1].structured_outputs is None
     assert sent[0].temperature == 0.0 and not hasattr(sent[0], "guided_decoding")
+
+
+def test_a_failed_engine_batch_keeps_the_batches_before_it_and_a_rerun_sends_only_the_rest(vllm, tmp_path, monkeypatch):
+    import hub_tools.serving.runtime as runtime
+    from hub_tools.errors import StageError
+
+    monkeypatch.setattr(runtime, "ENGINE_BATCH", 5)  # 12 answers: engine calls of 5, 5 and 2
+    cfg = GenerateConfig(pool=pool()[:1], members_per_speech=1, samples_per_member=2)
+    real = vllm.LLM.chat
+
+    def second_fails(self, messages, *args, **kwargs):
+        if len(vllm.LLM.calls) == 1:
+            vllm.LLM.calls.append({"failed": True})
+            raise RuntimeError("CUDA out of memory")
+        return real(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(vllm.LLM, "chat", second_fails)
+    with Runtime(tmp_path, cfg.pool) as rt, pytest.raises(StageError, match=r"5 of 12 calls finished and cached"):
+        run_generate(cfg, tmp_path, rt, speeches=SPEECHES)
+    monkeypatch.setattr(vllm.LLM, "chat", real)
+    vllm.LLM.calls.clear()
+    with Runtime(tmp_path, cfg.pool) as rt:
+        ds = run_generate(cfg, tmp_path, rt, speeches=SPEECHES)
+    assert [len(c["conversations"]) for c in vllm.LLM.calls] == [5, 2] and len(ds) == 12
