@@ -5,7 +5,12 @@ an Amod JSON-lines file into a temp folder, then times each step of the real pre
 load, length filter (with normalisation), exact de-dup, near de-dup (MinHash LSH), topic mapping,
 and their total; then the whole `run_speeches` stage (which adds building and saving the Dataset).
 
-    python benchmarks/bench_speeches.py [--n 30000] [--seed 0] [--compare-bulk]
+Near de-dup is the numpy banded LSH (`speeches/lsh.py`); the same run then times the former path,
+datasketch's `MinHashLSH` queried speech by speech, on the same signatures, and checks that both keep
+the same speeches. Peak memory is the process's maximum resident set size after the preparation (before
+the comparison and the stage run, which would raise it).
+
+    python benchmarks/bench_speeches.py [--n 30000] [--seed 0] [--compare-bulk] [--skip-stage]
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import csv
 import itertools
 import json
 import logging
+import multiprocessing
+import os
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +31,7 @@ from pathlib import Path
 from datasketch import MinHash
 
 from hub_tools.speeches.clean import (
+    MINHASH_SEED,
     Tally,
     exact_dedup,
     length_filter,
@@ -31,6 +40,7 @@ from hub_tools.speeches.clean import (
     shingle_hashes,
 )
 from hub_tools.speeches.config import SourceSpec, SpeechesConfig
+from hub_tools.speeches.lsh import near_duplicates, near_duplicates_datasketch
 from hub_tools.speeches.sources import load_source
 from hub_tools.speeches.stage import run_speeches
 from hub_tools.speeches.topics import label_topics
@@ -125,20 +135,42 @@ def compare_bulk(texts: list[str], num_perm: int, shingle_size: int) -> tuple[fl
     return ours, theirs
 
 
-def bench(n: int, seed: int, with_bulk: bool = False) -> None:
+def _write_corpus(n: int, seed: int, folder: Path) -> list[SourceSpec]:
+    return write_sources(make_corpus(n, seed), folder, seed)
+
+
+def compare_lsh(texts: list[str], threshold: float, num_perm: int, shingle_size: int) -> tuple[float, float, float]:
+    """Seconds for signatures, for the numpy banded LSH and for datasketch's per-item `MinHashLSH` on the
+    same signatures (which must drop the same speeches)."""
+    start = time.perf_counter()
+    sigs, has = minhash_signatures(texts, num_perm, shingle_size)
+    sig_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = near_duplicates(sigs, has, threshold)
+    ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = near_duplicates_datasketch(sigs, has, threshold, MINHASH_SEED, "affine32")
+    theirs_s = time.perf_counter() - start
+    assert (ours == theirs).all(), "banded LSH and datasketch dropped different speeches"
+    return sig_s, ours_s, theirs_s
+
+
+def bench(n: int, seed: int, with_bulk: bool = False, with_stage: bool = True) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-speeches-") as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
-        specs = write_sources(make_corpus(n, seed), folder, seed)
+        with multiprocessing.get_context("fork").Pool(1) as child:  # the corpus never enters this process's peak memory
+            specs = child.apply(_write_corpus, (n, seed, folder))
         gen_s = time.perf_counter() - t
         cfg = SpeechesConfig(sources=specs)
         times: dict[str, float] = {}
+        cpu: dict[str, float] = {}  # CPU seconds of this process (both threads): fairer than wall time on a busy machine
         tally = Tally()
 
         def timed(name, fn):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
-            times[name] = time.perf_counter() - start
+            times[name], cpu[name] = time.perf_counter() - start, time.process_time() - start_cpu
             return result
 
         records = timed("load", lambda: [r for s in specs for r in load_source(s)])
@@ -148,19 +180,29 @@ def bench(n: int, seed: int, with_bulk: bool = False) -> None:
         kept = timed("near de-dup (MinHash LSH)", lambda: remove_near_duplicates(
             kept, cfg.near_dup_threshold, cfg.num_perm, cfg.shingle_size, tally))
         fine, _ = timed("topic mapping", lambda: label_topics([r.raw_topic for r in kept], [r.text for r in kept]))
-        total = sum(times.values())
-        timed("stage", lambda: run_speeches(cfg, folder / "work"))
-        stage_s = times.pop("stage")
+        total, total_cpu = sum(times.values()), sum(cpu.values())
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        sig_s, ours_s, theirs_s = compare_lsh([r.text for r in dedup_kept], cfg.near_dup_threshold, cfg.num_perm,
+                                              cfg.shingle_size)
+        stage_s = None
+        if with_stage:
+            timed("stage", lambda: run_speeches(cfg, folder / "work"))
+            stage_s = times.pop("stage")
 
     print(f"speeches generated: {n} (+ files written in {gen_s:.1f} s); loaded {len(records)} "
           f"-> kept {len(kept)}; removed {dict(tally.by_step)}; topics mapped {sum(f is not None for f in fine)}")
-    print(f"{'step':<32}{'seconds':>10}")
-    print("-" * 42)
+    print(f"{'step':<32}{'seconds':>10}{'CPU s':>10}")
+    print("-" * 52)
     for name, secs in times.items():
-        print(f"{name:<32}{secs:>10.2f}")
-    print("-" * 42)
-    print(f"{'total (preparation)':<32}{total:>10.2f}")
-    print(f"{'run_speeches (+ Dataset, save)':<32}{stage_s:>10.2f}")
+        print(f"{name:<32}{secs:>10.2f}{cpu[name]:>10.2f}")
+    print("-" * 52)
+    print(f"{'total (preparation)':<32}{total:>10.2f}{total_cpu:>10.2f}")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+    print(f"peak memory (max RSS) after the preparation: {peak_gib:.2f} GiB")
+    if stage_s is not None:
+        print(f"{'run_speeches (+ Dataset, save)':<32}{stage_s:>10.2f}")
+    print(f"same run, same {len(dedup_kept)} speeches: signatures {sig_s:.2f} s; LSH numpy banded {ours_s:.2f} s "
+          f"vs datasketch MinHashLSH per item {theirs_s:.2f} s (same speeches dropped)")
     if with_bulk:
         ours, theirs = compare_bulk([r.text for r in dedup_kept], cfg.num_perm, cfg.shingle_size)
         print(f"signatures of {len(dedup_kept)} speeches: numpy batch {ours:.2f} s, MinHash.bulk {theirs:.2f} s (same values)")
@@ -171,9 +213,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30_000, help="speeches to generate (default 30,000)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed")
     parser.add_argument("--compare-bulk", action="store_true", help="also time datasketch MinHash.bulk signatures")
+    parser.add_argument("--skip-stage", action="store_true", help="do not run the whole run_speeches stage again")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    bench(args.n, args.seed, args.compare_bulk)
+    bench(args.n, args.seed, args.compare_bulk, not args.skip_stage)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,21 @@ def pairs_repo(tmp_path_factory) -> Path:
     from preference_data import write_pairs_repo
 
     return write_pairs_repo(tmp_path_factory.mktemp("datasets") / "datasets" / "test-org" / "TinyPref")
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """The CPU stand-in for vLLM's offline API (tests/helpers/fake_vllm) importable as `vllm`, its record
+    of engines and calls emptied; every `vllm` module is forgotten again afterwards."""
+    def forget() -> None:
+        for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+            del sys.modules[name]
+
+    forget()
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "helpers" / "fake_vllm"))
+    import vllm
+
+    vllm.LLM.instances.clear()
+    vllm.LLM.calls.clear()
+    yield vllm
+    forget()

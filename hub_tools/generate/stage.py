@@ -19,7 +19,8 @@ from datasets import Dataset, Features, Value
 from ..config import RecipeError, Responder
 from ..io import RESPONSES, SPEECHES, load_stage, save_atomic
 from ..paper.prompts import responding_messages
-from ..serving.runtime import Runtime, run_parallel
+from ..serving.calls import Call, run_calls
+from ..serving.runtime import Runtime
 from .config import GenerateConfig
 
 log = logging.getLogger("psycopref")
@@ -62,22 +63,21 @@ def run_generate(cfg: GenerateConfig, work_dir: str | Path, rt: Runtime, *, seed
     speeches = select_speeches(speeches, cfg.max_speeches, seed)
     tasks = _tasks(speeches, cfg, seed)
 
-    def answer(i: int) -> tuple[dict, bool]:
-        speech_id, text, member, j, words = tasks[i]
-        messages = responding_messages(text, member.system_prompt, words)
+    calls = []
+    for _, text, member, j, words in tasks:
         params, key = member.params, {"member": member.name, "system_prompt": member.system_prompt}
         if j is not None:  # one of several samples: its own cache entry and, where seeded, its own seed
             key["sample"] = j
             params = {**params, "seed": int(params["seed"]) + j} if "seed" in params else params
-        completion, hit = rt.call(member, messages, stage="generate", params=params, extra_key=key)
-        rid = f"{speech_id}:{member.name}" + ("" if j is None else f"#{j}")
-        return {"speech_id": speech_id, "response_id": rid, "member": member.name,
-                "model": member.model, "response": completion.text.strip(),
-                "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}, hit
-
-    results = run_parallel(answer, len(tasks), cfg.concurrency, "generate", "resp")
+        calls.append(Call(member, responding_messages(text, member.system_prompt, words), params, extra_key=key))
+    # every member's calls at once: an in-process vLLM member gets all of its calls in one engine batch
+    results = run_calls(rt, calls, stage="generate", concurrency=cfg.concurrency, desc="generate", unit="resp")
+    rows = [{"speech_id": speech_id, "response_id": f"{speech_id}:{member.name}" + ("" if j is None else f"#{j}"),
+             "member": member.name, "model": member.model, "response": completion.text.strip(),
+             "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
+            for (speech_id, _, member, j, _), (completion, _) in zip(tasks, results)]
     cached = sum(hit for _, hit in results)
-    ds = Dataset.from_list([row for row, _ in results], features=RESPONSE_FEATURES)
+    ds = Dataset.from_list(rows, features=RESPONSE_FEATURES)
     out = save_atomic(ds, Path(work_dir) / RESPONSES)
     log.info("generate: %d responses to %d speeches (%d from cache) -> %s", len(ds), len(speeches), cached, out)
     return ds

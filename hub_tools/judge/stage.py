@@ -22,6 +22,7 @@ from ..errors import StageError
 from ..io import RATINGS, RESPONSES, SPEECHES, load_stage, save_atomic, write_json, write_jsonl
 from ..paper.principles import PRINCIPLE_NAMES, by_short
 from ..paper.prompts import all_principles_messages, rating_messages, rating_template, template_hash
+from ..serving.calls import Call, batches, run_calls
 from ..serving.runtime import Runtime, run_parallel
 from .batch import run_batch
 from .config import JudgeConfig
@@ -115,6 +116,10 @@ def run_judge(cfg: JudgeConfig, work_dir: str | Path, rt: Runtime, *, seed: int 
     if cfg.batch:  # first attempts through the Batch API, into the same cache the online calls read
         guard()
         run_batch(cfg, work, rt, [prompt(u)[1] for u in units], params_for(0), schema)
+    elif batches(rt, cfg.endpoint):  # an in-process engine: every first attempt in one batch, into the cache
+        guard()
+        run_calls(rt, [Call(cfg.endpoint, prompt(u)[1], params_for(0), schema, {"attempt": 0}) for u in units],
+                  stage="judge", concurrency=cfg.concurrency, desc=f"judge ({cfg.mode}, batched)", unit="call", price=price)
 
     def rate(i: int) -> dict:
         sid, key = units[i]

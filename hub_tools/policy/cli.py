@@ -2,6 +2,7 @@
 
     psycopref policy dpo RECIPE [--training.beta 0.1 ...]   offline DPO on the train pairs -> <work_dir>/policy_model
     psycopref policy dpo-iter RECIPE [...]                  iterative DPO with a reward model (resumable rounds)
+        [--phases [--train-launcher CMD] | --phase P --round K]   ... as separate processes per phase (policy.phases)
     psycopref policy eval RECIPE [...]                      win rates against a reference model (paper Table 2)
     psycopref policy push RECIPE [--hub-dir DIR | --hub]    publish the policy folder
 
@@ -34,6 +35,14 @@ def _cmd(args, extra: list[str]) -> int:
         from .train import train_dpo
 
         print(train_dpo(load_any(args.recipe, overrides, kind="dpo")))
+    elif args.phase is not None:  # one phase of one round, in this process (a cluster script's step)
+        from .phases import run_phase
+
+        run_phase(load_any(args.recipe, overrides, kind="dpo-iter"), args.phase, args.round)
+    elif args.phases:
+        from .phases import run_phases
+
+        print(run_phases(load_any(args.recipe, overrides, kind="dpo-iter"), args.train_launcher))
     else:
         from .iterate import train_dpo_iter
 
@@ -45,7 +54,15 @@ def add_cli(sub) -> None:
     policy = group(sub, "policy", "DPO and DPO-Iter policies and their win rates (paper §4.2)")
     policy.recipe_verb("dpo", "offline DPO (TRL DPOTrainer, beta 0.1) on the preference pairs",
                        _cmd, "DPO recipe YAML (recipes/<model>/dpo/config_*.yaml)")
-    policy.recipe_verb("dpo-iter", "iterative DPO: sample, score with a reward model, train", _cmd, "DPO-Iter recipe YAML (recipes/<model>/dpo-iter/config_*.yaml)")
+    it = policy.recipe_verb("dpo-iter", "iterative DPO: sample, score with a reward model, train", _cmd,
+                            "DPO-Iter recipe YAML (recipes/<model>/dpo-iter/config_*.yaml)")
+    it.add_argument("--phases", action="store_true", help="run each round's phases (generate, score, train, evaluate) "
+                    "as separate processes that hand the GPUs over in turn")
+    it.add_argument("--train-launcher", default=None, help="with --phases: command prefix for the train phase, e.g. "
+                    "'accelerate launch --config_file recipes/accelerate/deepspeed_zero3.yaml --num_processes 8'")
+    it.add_argument("--phase", choices=("generate", "score", "train", "evaluate"), default=None,
+                    help="run one phase of one round (--round) in this process, e.g. from a cluster script")
+    it.add_argument("--round", type=int, default=1, help="with --phase: the round (0: evaluate the starting policy)")
     policy.recipe_verb("eval", "win rates against a reference model (paper Table 2)", _cmd, "eval recipe YAML (recipes/<model>/eval/config_*.yaml)")
     policy.recipe_verb("push", "publish a policy folder (Hub or local mirror)", _cmd,
                        "policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)", push=True)

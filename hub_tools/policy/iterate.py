@@ -164,17 +164,23 @@ def dev_reward(recipe: DPOIterRecipe, rt: Runtime, scorer, policy: str, dev: Dat
     return float(sum(scored["reward"]) / len(scored))
 
 
-def _prepare(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, start: str, pool: Dataset, m: Manifest) -> None:
-    """The round's data: speeches drawn, K answers each, their rewards, the (best, worst) pairs."""
+def round_generate(recipe: DPOIterRecipe, rt: Runtime, k: int, start: str, pool: Dataset, m: Manifest) -> None:
+    """The round's speeches drawn and K answers each from the policy `start` (steps speeches, generate)."""
     it, folder = recipe.iter, recipe.work_path / f"round-{k}"
     if not m.done("speeches"):
         save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / SPEECHES)
         m.mark("speeches", n=len(load_stage(folder, SPEECHES, "policy dpo-iter")))
-    speeches = load_stage(folder, SPEECHES, "policy dpo-iter")
     if not m.done("generate"):
+        speeches = load_stage(folder, SPEECHES, "policy dpo-iter")
         member = _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
         sample_answers(recipe, rt, member, speeches, folder, it.generation.samples)
         m.mark("generate", policy=start, samples=it.generation.samples)
+
+
+def round_score(recipe: DPOIterRecipe, scorer, k: int, m: Manifest) -> None:
+    """The answers' rewards and the (best, worst) pairs (steps score, pairs)."""
+    it, folder = recipe.iter, recipe.work_path / f"round-{k}"
+    speeches = load_stage(folder, SPEECHES, "policy dpo-iter")
     if not m.done("score"):
         save_atomic(score_responses(scorer, speeches, load_stage(folder, RESPONSES, "policy dpo-iter")), folder / "scores")
         m.mark("score", reward_model=it.reward_model)
@@ -187,40 +193,59 @@ def _prepare(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, start: str, poo
         m.mark("pairs", **facts)
 
 
-def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: str, initial: str, pool: Dataset,
-              dev: Dataset) -> dict:
-    """One round, resumable step by step; returns its manifest facts for the card. Under `accelerate
-    launch` the main process samples, scores and pairs, every process trains, the main process
-    evaluates and pushes (`rt` and `scorer` exist on the main process only)."""
+def round_train(recipe: DPOIterRecipe, k: int, start: str, initial: str) -> None:
+    """DPO from `start` on the round's pairs (step train), on every process of an `accelerate launch`."""
     state = PartialState()
-    it, folder = recipe.iter, recipe.work_path / f"round-{k}"
-    if state.is_main_process:
-        _prepare(recipe, rt, scorer, k, start, pool, Manifest(folder, k))
-    state.wait_for_everyone()
-    m = Manifest(folder, k)
-    if not m.done("train"):
-        reference = initial if it.reference == "initial" and k > 1 else None
+    folder = recipe.work_path / f"round-{k}"
+    if not Manifest(folder, k).done("train"):
+        reference = initial if recipe.iter.reference == "initial" and k > 1 else None
         report = train_checkpoint(recipe, load_stage(folder, PAIRS, "policy dpo-iter"), start, folder / "checkpoint",
                                   reference=reference, trainer_dir=folder / "trainer")
         _free_accelerator()
         if state.is_main_process:
-            m.mark("train", **{key: report[key] for key in ("global_step", "train_loss", "train_pairs")},
-                   logged_losses=report["logged_losses"])
-    state.wait_for_everyone()
-    if state.is_main_process:
-        m = Manifest(folder, k)
-        if not m.done("dev"):
-            m.mark("dev", reward=dev_reward(recipe, rt, scorer, str(folder / "checkpoint"), dev, folder / "dev",
-                                            f"policy-round-{k}"))
-        if it.push_rounds and not m.done("push"):
-            _push_round(recipe, folder / "checkpoint", k)
-            m.mark("push", branch=f"round-{k}")
-    state.wait_for_everyone()
-    steps = Manifest(folder, k).data["steps"]
+            Manifest(folder, k).mark("train", **{key: report[key] for key in ("global_step", "train_loss", "train_pairs")},
+                                     logged_losses=report["logged_losses"])
+
+
+def evaluate_round(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, dev: Dataset) -> None:
+    """The round's checkpoint on the dev set (step dev) and, with `iter.push_rounds`, its Hub branch (push)."""
+    it, folder = recipe.iter, recipe.work_path / f"round-{k}"
+    m = Manifest(folder, k)
+    if not m.done("dev"):
+        m.mark("dev", reward=dev_reward(recipe, rt, scorer, str(folder / "checkpoint"), dev, folder / "dev",
+                                        f"policy-round-{k}"))
+    if it.push_rounds and not m.done("push"):
+        _push_round(recipe, folder / "checkpoint", k)
+        m.mark("push", branch=f"round-{k}")
+
+
+def round_facts(recipe: DPOIterRecipe, k: int) -> dict:
+    """A finished round's manifest facts, for the choice of the best round and the card."""
+    steps = Manifest(recipe.work_path / f"round-{k}", k).data["steps"]
     return {"round": k, "speeches": steps["speeches"]["n"], "pairs": steps["pairs"]["pairs"],
             "mean_margin": steps["pairs"]["mean_margin"], "global_step": steps["train"]["global_step"],
             "train_loss": steps["train"]["train_loss"], "train_pairs": steps["train"]["train_pairs"],
             "logged_losses": steps["train"]["logged_losses"], "dev_reward": steps["dev"]["reward"]}
+
+
+def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: str, initial: str, pool: Dataset,
+              dev: Dataset) -> dict:
+    """One round, resumable step by step; returns its manifest facts for the card. Under `accelerate
+    launch` the main process samples, scores and pairs, every process trains, the main process
+    evaluates and pushes (`rt` and `scorer` exist on the main process only). `policy.phases` runs the
+    same steps as separate processes instead."""
+    state = PartialState()
+    folder = recipe.work_path / f"round-{k}"
+    if state.is_main_process:
+        round_generate(recipe, rt, k, start, pool, Manifest(folder, k))
+        round_score(recipe, scorer, k, Manifest(folder, k))
+    state.wait_for_everyone()
+    round_train(recipe, k, start, initial)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        evaluate_round(recipe, rt, scorer, k, dev)
+    state.wait_for_everyone()
+    return round_facts(recipe, k)
 
 
 def _push_round(recipe: DPOIterRecipe, checkpoint: Path, k: int) -> None:
@@ -236,9 +261,8 @@ def _push_round(recipe: DPOIterRecipe, checkpoint: Path, k: int) -> None:
 def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
     """Run (or resume) every round and build the best round's pushable folder; returns it."""
     from ..reward.score import RewardScorer
-    from .artifact import build_policy_folder
 
-    repo_id = recipe.repo_id
+    recipe.repo_id  # noqa: B018  (a recipe that cannot name its repo fails before any round)
     if recipe.model.base_hub_id is None:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
     recipe.dpo_config()
@@ -249,14 +273,11 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
         pool, dev = train_speeches(recipe)
         initial = resolve_model(recipe.model.name_or_path)
         rt = scorer = None
-        zero = Manifest(recipe.work_path / "round-0", 0)
         if state.is_main_process:  # sampling and scoring happen on the main process
             rt = stack.enter_context(Runtime(recipe.work_dir))
             scorer = RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model),
                                                   batch_size=recipe.iter.score_batch_size)
-            if not zero.done("dev"):
-                zero.mark("dev", reward=dev_reward(recipe, rt, scorer, initial, dev,
-                                                   recipe.work_path / "round-0" / "dev", "policy-round-0"))
+            evaluate_start(recipe, rt, scorer, initial, dev)
         rounds, start = [], initial
         for k in range(1, recipe.iter.rounds + 1):
             log.info("== DPO-Iter round %d of %d ==", k, recipe.iter.rounds)
@@ -264,6 +285,22 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
             start = str(recipe.work_path / f"round-{k}" / "checkpoint")
     if not state.is_main_process:
         return recipe.model_dir
+    return choose_and_build(recipe, rounds)
+
+
+def evaluate_start(recipe: DPOIterRecipe, rt: Runtime, scorer, initial: str, dev: Dataset) -> None:
+    """The starting policy on the dev set (round 0's step dev), the baseline every round is compared with."""
+    zero = Manifest(recipe.work_path / "round-0", 0)
+    if not zero.done("dev"):
+        zero.mark("dev", reward=dev_reward(recipe, rt, scorer, initial, dev, recipe.work_path / "round-0" / "dev",
+                                           "policy-round-0"))
+
+
+def choose_and_build(recipe: DPOIterRecipe, rounds: list[dict]) -> Path:
+    """The best round by mean dev reward, built into the pushable policy folder (with the rounds table)."""
+    from .artifact import build_policy_folder
+
+    repo_id = recipe.repo_id
     zero = Manifest(recipe.work_path / "round-0", 0)
     scored = [r for r in rounds if r["dev_reward"] is not None]
     best = max(scored, key=lambda r: r["dev_reward"])["round"] if scored else rounds[-1]["round"]

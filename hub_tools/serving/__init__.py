@@ -6,7 +6,17 @@ Import the heavy parts from their modules (`hub_tools.serving.runtime`, `...llam
 package only re-exports the small interface.
 """
 
-from .base import Backend, BackendError, Completion, Health, available_backends, in_process, make_backend, register_backend
+from .base import (
+           Backend,
+           BackendError,
+           ChatRequest,
+           Completion,
+           Health,
+           available_backends,
+           in_process,
+           make_backend,
+           register_backend,
+)
 
-__all__ = ["Backend", "BackendError", "Completion", "Health", "available_backends", "in_process", "make_backend",
+__all__ = ["Backend", "BackendError", "ChatRequest", "Completion", "Health", "available_backends", "in_process", "make_backend",
            "register_backend"]

@@ -53,6 +53,15 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class ChatRequest:
+    """One chat call of a batch handed to `Backend.chat_many`: what `Backend.chat` takes."""
+
+    messages: list[dict]
+    params: dict[str, Any]
+    json_schema: dict | None = None
+
+
+@dataclass(frozen=True)
 class Health:
     """What a server's readiness route said: `ready` once it answers chat requests."""
 
@@ -68,7 +77,9 @@ class Backend:
 
     Class facts: `name` (the registry name), `supports_json_schema` (can constrain output to a JSON schema),
     `in_process` (loads `model` itself, often from a local folder: no server, no base_url),
-    `supports_batch` (builds OpenAI Batch API request bodies with `request_body`).
+    `supports_batch` (builds OpenAI Batch API request bodies with `request_body`),
+    `batches` (`chat_many` hands a whole list of calls to one engine at once: callers send a stage's calls
+    to it together instead of one per thread).
     """
 
     name: str = "backend"
@@ -76,6 +87,7 @@ class Backend:
     supports_json_schema: bool = False
     in_process: bool = False
     supports_batch: bool = False
+    batches: bool = False
 
     def __init__(self, endpoint, managed_url: str | None = None):
         self.endpoint = endpoint
@@ -84,6 +96,11 @@ class Backend:
     def chat(self, messages: list[dict], params: dict[str, Any], json_schema: dict | None = None) -> Completion:
         """One chat completion. `json_schema` asks for schema-constrained JSON when supported."""
         raise NotImplementedError(f"backend {self.name!r} does not implement chat")
+
+    def chat_many(self, requests: list[ChatRequest]) -> list[Completion]:
+        """One completion per request, in order. By default one `chat` after another; a batching engine
+        (`batches`) answers them all in one go."""
+        return [self.chat(r.messages, r.params, r.json_schema) for r in requests]
 
     def stream_chat(self, messages: list[dict], params: dict[str, Any]) -> Iterator[str]:
         """The answer piece by piece; by default the whole answer at once. The generator returns the

@@ -46,8 +46,8 @@ def _structured(dialect: str, schema: dict) -> dict:
             return {"extra_body": {"grammar": to_gbnf(schema)}}
         except ValueError:
             return {"extra_body": {"json_schema": schema}}
-    if dialect == "vllm-server":  # vLLM's OpenAI server: guided decoding
-        return {"extra_body": {"guided_json": schema}}
+    if dialect == "vllm-server":  # vLLM >= 0.12's OpenAI server (its `guided_json` field was removed in 0.12)
+        return {"extra_body": {"structured_outputs": {"json": schema}}}
     return {"response_format": {"type": "json_object"}}  # OpenAI JSON mode; pydantic validates the keys
 
 

@@ -13,15 +13,18 @@ import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..config import Endpoint, ServerConfig
-from .base import Backend, Completion, in_process, make_backend
-from .cache import ResponseCache
+from .base import Backend, ChatRequest, Completion, in_process, make_backend
+from .cache import ResponseCache, cache_key
 from .llama_server import LlamaServer
 from .parallel import Stopped, run_parallel, stopping
+
+ENGINE_BATCH = 4096  # calls per `chat_many` (one vLLM engine call): a kill loses at most one batch's answers
 
 __all__ = ["Runtime", "client_identity", "endpoint_identity", "run_parallel"]
 
@@ -123,6 +126,43 @@ class Runtime(contextlib.AbstractContextManager):
             return backend.chat(messages, params, schema)
 
         return self.cache.call(parts, stage, fresh, price)
+
+    def call_many(self, endpoint: Endpoint, calls: list[dict[str, Any]], *, stage: str,
+                  price: Callable[[Completion], float] | None = None,
+                  on_done: Callable[[int], None] | None = None) -> list[tuple[Completion, bool]]:
+        """Many cached calls to one endpoint: (completion, was_cached) per call, in order. Each call is a
+        dict of `call`'s keywords (messages, params, json_schema, extra_key) and is cached under the same
+        key as `call` would use; the misses go to the backend's `chat_many` in batches of `ENGINE_BATCH`
+        (one engine call each for a batching backend), each answer cached as its batch returns.
+        `on_done(k)` reports k more finished calls."""
+        backend = self.backend(endpoint)
+        parts = [self.call_parts(endpoint, c["messages"], stage=stage, params=c.get("params"),
+                                 json_schema=c.get("json_schema"), extra_key=c.get("extra_key")) for c in calls]
+        keys = [cache_key(p) for p in parts]
+        results: list[tuple[Completion, bool] | None] = [None] * len(calls)
+        misses = []
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key)
+            if hit is None:
+                misses.append(i)
+            else:
+                results[i] = (hit, True)
+        if len(misses) < len(calls) and on_done is not None:
+            on_done(len(calls) - len(misses))
+        for lo in range(0, len(misses), ENGINE_BATCH):
+            if stopping():
+                raise Stopped(f"{stage}: not sent, the stage is stopping")
+            batch = misses[lo:lo + ENGINE_BATCH]
+            start = time.perf_counter()
+            done = backend.chat_many([ChatRequest(calls[i]["messages"], parts[i]["params"], parts[i]["schema"])
+                                      for i in batch])
+            seconds = (time.perf_counter() - start) / max(1, len(batch))  # the batch's time, shared out
+            for i, completion in zip(batch, done, strict=True):
+                self.cache.put(keys[i], stage, completion, price(completion) if price else 0.0, seconds)
+                results[i] = (completion, False)
+            if on_done is not None:
+                on_done(len(batch))
+        return results  # type: ignore[return-value]
 
     def __exit__(self, *exc) -> None:
         for b in self._backends.values():

@@ -21,11 +21,11 @@ Letters: a speech in which letters (str.isalpha) make up less than `min_letter_f
 non-space characters is punctuation, digits or symbols, not something a client said (". " x 75 is 149
 characters and no word): it is dropped as `too_few_letters`.
 
-Near duplicates: MinHash over word shingles, indexed with datasketch's `MinHashLSH`. Signatures are
-computed for all speeches at once in numpy with datasketch's own "affine32" permutations (the same
-values `MinHash.update_batch` would produce for our shingle hashes; 2-4x faster than `MinHash.bulk`,
-see benchmarks/RESULTS.md), then wrapped in `LeanMinHash` for the index. LSH candidates are confirmed with the
-estimated Jaccard before a speech is dropped. Any corpus de-duplicates, however small: a speech with
+Near duplicates: MinHash over word shingles. Signatures are computed in numpy with datasketch's own
+"affine32" permutations (the same values `MinHash.update_batch` would produce for our shingle hashes; 2-4x
+faster than `MinHash.bulk`, see benchmarks/RESULTS.md), block by block. Banded LSH over the signature
+matrix (`lsh.py`) finds the candidates datasketch's `MinHashLSH` would, and each is confirmed with the
+estimated Jaccard before a speech is dropped: the same speeches are kept. Any corpus de-duplicates, however small: a speech with
 fewer words than a shingle is one shingle of all its words, and one without words (punctuation only) is
 never a near duplicate.
 """
@@ -41,16 +41,19 @@ import unicodedata
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash
 
+from .lsh import near_duplicates
 from .sources import SpeechRecord
 
 REJECTED = ("answer_marker",)  # reasons a loader may reject a row for (`SpeechRecord.reject`)
 STEPS = (*REJECTED, "empty", "too_short", "too_long", "too_few_letters", "exact_dup", "near_dup")
 MINHASH_SEED = 1  # datasketch's default seed: signatures stay comparable with plain MinHash objects
 _SCHEME = "affine32"  # datasketch 2.x default permutation scheme (uint32, collision-free)
+_CHUNK = 20_000  # texts hashed together: ~20k x 200 words x 8 bytes x ~8 arrays = 250 MiB at most
 _BLOCK = 512  # texts per numpy block: ~512 x 200 shingles x 128 perms x 4 bytes = 50 MiB at most for 1000-char texts
 
 # Punctuation -> space before splitting into words: 2x faster than re.findall(r"\w+") on 30k texts.
@@ -188,7 +191,7 @@ class _Vocab(dict):
 _MIX = np.random.RandomState(12345).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
-def shingle_hashes(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(texts: list[str], shingle_size: int, vocab: _Vocab | None = None) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of all word `shingle_size`-grams of every text, and the text index of each.
 
     A text with fewer words than `shingle_size` gets one shingle of all its words; a text with no
@@ -197,7 +200,7 @@ def shingle_hashes(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.
     """
     if shingle_size > len(_MIX):
         raise ValueError(f"shingle_size must be <= {len(_MIX)}, got {shingle_size}")
-    vocab = _Vocab()
+    vocab = _Vocab() if vocab is None else vocab
     words = [list(map(vocab.__getitem__, t.casefold().translate(_PUNCT).split())) for t in texts]
     lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
     total = int(lengths.sum())
@@ -229,14 +232,27 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, shingle_size: int 
     """MinHash signatures (n_texts x num_perm, uint32) and a mask of texts that have any shingle.
 
     Row i equals `MinHash(num_perm, seed=MINHASH_SEED, hashfunc=int).update_batch(hashes of text i)`.
+    Texts are hashed `_CHUNK` at a time (memory stays flat: ~1 GB at most, whatever the corpus), on two
+    threads: numpy releases the GIL, so one chunk's arithmetic overlaps the other's word splitting.
     """
-    hashes, doc = shingle_hashes(texts, shingle_size)
     a, b = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=_SCHEME).permutations
-    mixed = _fmix32(hashes)
     sigs = np.full((len(texts), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     has = np.zeros(len(texts), dtype=bool)
-    if len(doc) == 0:
-        return sigs, has
+    vocab = _Vocab()
+
+    def chunk(lo: int) -> None:
+        hashes, doc = shingle_hashes(texts[lo:lo + _CHUNK], shingle_size, vocab)
+        if len(doc):
+            _signatures_into(sigs[lo:lo + _CHUNK], has[lo:lo + _CHUNK], _fmix32(hashes), doc, a, b)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(chunk, range(0, len(texts), _CHUNK)))
+    return sigs, has
+
+
+def _signatures_into(sigs: np.ndarray, has: np.ndarray, mixed: np.ndarray, doc: np.ndarray, a: np.ndarray,
+                     b: np.ndarray) -> None:
+    """Fill the rows of `sigs` (and `has`) of the texts holding the (pre-mixed) shingle hashes `mixed`."""
     bounds = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])  # first shingle of each text (doc is sorted)
     has[doc[bounds]] = True
     for lo in range(0, len(bounds), _BLOCK):
@@ -244,25 +260,17 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, shingle_size: int 
         first, last = bounds[lo], (bounds[hi] if hi < len(bounds) else len(doc))
         block = a[:, None] * mixed[None, first:last] + b[:, None]  # (perm, shingle); uint32 wraps mod 2^32
         sigs[doc[bounds[lo:hi]]] = np.minimum.reduceat(block, bounds[lo:hi] - first, axis=1).T
-    return sigs, has
 
 
 def remove_near_duplicates(records: list[SpeechRecord], threshold: float, num_perm: int, shingle_size: int,
                tally: Tally) -> list[SpeechRecord]:
-    """Drop a speech whose estimated Jaccard with an earlier kept speech is >= threshold."""
+    """Drop a speech whose estimated Jaccard with an earlier kept speech is >= threshold (banded LSH over
+    the signature matrix, `lsh.near_duplicates`: the decisions of datasketch's `MinHashLSH`)."""
     sigs, has = minhash_signatures([r.text for r in records], num_perm, shingle_size)
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    need = threshold * num_perm  # matching signature slots needed to confirm a candidate
-    kept = []
-    for i, rec in enumerate(records):
-        if has[i]:
-            m = LeanMinHash(seed=MINHASH_SEED, hashvalues=sigs[i], scheme=_SCHEME)
-            if any(np.count_nonzero(sigs[j] == sigs[i]) >= need for j in lsh.query(m)):
-                tally.add("near_dup", rec.source)
-                continue
-            lsh.insert(i, m, check_duplication=False)
-        kept.append(rec)
-    return kept
+    dropped = near_duplicates(sigs, has, threshold)
+    for i in np.flatnonzero(dropped):
+        tally.add("near_dup", records[i].source)
+    return [rec for rec, drop in zip(records, dropped.tolist()) if not drop]
 
 
 def clean_speeches(records: Iterable[SpeechRecord], *, min_chars: int = 100, max_chars: int = 1000,

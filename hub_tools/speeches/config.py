@@ -28,6 +28,7 @@ class SpeechesConfig(Strict):
     shingle_size: int = Field(5, ge=1, le=64, description="Word n-gram size of the MinHash shingles (at most 64).")
     min_letter_fraction: float = Field(0.5, ge=0, le=1, description="Drop speeches in which letters make up less than this share of the visible non-space characters (punctuation, digits or symbols only: too_few_letters); 0 keeps them.")
     classifier: Endpoint | None = Field(None, description="LLM used to label topics for sources without a usable topic; None leaves them unlabelled.")
+    classifier_concurrency: int = Field(2, ge=1, description="Topic classification requests in flight at once (an in-process vLLM classifier gets them all as one batch).")
 
     @field_validator("max_chars")
     @classmethod

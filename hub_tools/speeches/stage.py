@@ -63,7 +63,7 @@ def _fingerprint(spec: SourceSpec) -> Any:
 
 
 def config_hash(cfg: SpeechesConfig) -> str:
-    blob = {"version": STAGE_VERSION, "speeches": cfg.model_dump(mode="json"),
+    blob = {"version": STAGE_VERSION, "speeches": cfg.model_dump(mode="json", exclude={"classifier_concurrency"}),
             "inputs": [_fingerprint(s) for s in cfg.sources]}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -87,12 +87,12 @@ def _existing(out: Path, digest: str) -> datasets.Dataset | None:
 
 
 def _label(kept: list[SpeechRecord], classifier: Endpoint | None, work: Path,
-           rt: Runtime | None) -> tuple[list, list]:
+           rt: Runtime | None, concurrency: int = 1) -> tuple[list, list]:
     raw, texts = [r.raw_topic for r in kept], [r.text for r in kept]
     if classifier is None or rt is not None:
-        return label_topics(raw, texts, rt, classifier)
+        return label_topics(raw, texts, rt, classifier, concurrency)
     with Runtime(work, [classifier]) as own:
-        return label_topics(raw, texts, own, classifier)
+        return label_topics(raw, texts, own, classifier, concurrency)
 
 
 def _inputs(sources: list[SourceSpec]) -> dict[str, dict[str, list[str]]]:
@@ -140,7 +140,7 @@ def run_speeches(cfg: SpeechesConfig, work_dir: str | Path, rt: Runtime | None =
     kept, cleaned = clean_speeches(records, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
                                    min_letter_fraction=cfg.min_letter_fraction, near_dedup=cfg.near_dedup, near_dup_threshold=cfg.near_dup_threshold,
                                    num_perm=cfg.num_perm, shingle_size=cfg.shingle_size)
-    fine, methods = _label(kept, cfg.classifier, work, rt) if kept else ([], [])
+    fine, methods = _label(kept, cfg.classifier, work, rt, cfg.classifier_concurrency) if kept else ([], [])
     report = _report(digest, cleaned, kept, fine, methods, _inputs(cfg.sources))
     if not kept:  # the report says which step removed what; the previous output stays as it was
         write_json(work / REPORT_FILE, report)

@@ -17,12 +17,11 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
 
-from tqdm.auto import tqdm
-
 from ..config import Endpoint
 from ..paper import prompts
 from ..paper.taxonomy import fine_topics, normalize_fine
 from ..serving.answers import InvalidAnswer, load_json
+from ..serving.calls import Call, run_calls
 from ..serving.runtime import Runtime
 
 log = logging.getLogger("psycopref")
@@ -111,23 +110,29 @@ def _retry_messages(messages: list[dict], bad: str) -> list[dict]:
     ]
 
 
-def classify_topic(text: str, rt: Runtime, endpoint: Endpoint, attempts: int = 2) -> str | None:
-    """One speech: ask, validate, retry once with the invalid answer shown; None if still invalid."""
-    messages = topic_messages(text)
-    for attempt in range(attempts):
-        completion, _ = rt.call(endpoint, messages, stage="topics", json_schema=topic_schema(),
-                                extra_key={"template": prompts.template_hash(prompts.TOPIC_PROMPT), "attempt": attempt})
-        label = parse_topic(completion.text)
-        if label is not None:
-            return label
-        messages = _retry_messages(messages, completion.text)
-    return None
-
-
-def classify_topics(texts: Iterable[str], rt: Runtime, endpoint: Endpoint) -> list[str | None]:
-    """Fine topic (or None = unlabelled) for each text, one cached LLM call each (+1 retry if invalid)."""
+def classify_topics(texts: Iterable[str], rt: Runtime, endpoint: Endpoint, concurrency: int = 1,
+                    attempts: int = 2) -> list[str | None]:
+    """Fine topic (or None = unlabelled) for each text: one cached LLM call each, validated, and for the
+    invalid ones another call with the invalid answer shown (up to `attempts` calls; None if still invalid).
+    Each round goes through the parallel runner like generate and judge: `concurrency` calls in flight, or
+    one engine batch on a batching backend (in-process vLLM)."""
     texts = list(texts)
-    labels = [classify_topic(t, rt, endpoint) for t in tqdm(texts, desc="classifying topics", unit="speech", disable=None)]
+    labels: list[str | None] = [None] * len(texts)
+    messages = {i: topic_messages(t) for i, t in enumerate(texts)}
+    template = prompts.template_hash(prompts.TOPIC_PROMPT)
+    for attempt in range(attempts):
+        todo = list(messages)
+        calls = [Call(endpoint, messages[i], json_schema=topic_schema(), extra_key={"template": template, "attempt": attempt})
+                 for i in todo]
+        answers = run_calls(rt, calls, stage="topics", concurrency=concurrency, desc="classifying topics", unit="speech")
+        for i, (completion, _) in zip(todo, answers):
+            labels[i] = parse_topic(completion.text)
+            if labels[i] is None:
+                messages[i] = _retry_messages(messages[i], completion.text)
+            else:
+                del messages[i]
+        if not messages:
+            break
     missing = sum(label is None for label in labels)
     if missing:
         log.warning("topics: %d of %d speeches got no valid label from the classifier", missing, len(texts))
@@ -135,7 +140,7 @@ def classify_topics(texts: Iterable[str], rt: Runtime, endpoint: Endpoint) -> li
 
 
 def label_topics(raw_topics: list[str | None], texts: list[str], rt: Runtime | None = None,
-                 classifier: Endpoint | None = None) -> tuple[list[str | None], list[TopicMethod]]:
+                 classifier: Endpoint | None = None, concurrency: int = 1) -> tuple[list[str | None], list[TopicMethod]]:
     """Fine topic and method per speech: the source's label if it maps, else the classifier's (when
     `classifier` is given, called through `rt`), else None / 'unlabelled'."""
     fine = [map_source_topic(r) for r in raw_topics]
@@ -144,7 +149,7 @@ def label_topics(raw_topics: list[str | None], texts: list[str], rt: Runtime | N
     if todo and classifier is not None:
         if rt is None:
             raise ValueError("classifying topics needs a Runtime")
-        for i, label in zip(todo, classify_topics([texts[i] for i in todo], rt, classifier)):
+        for i, label in zip(todo, classify_topics([texts[i] for i in todo], rt, classifier, concurrency)):
             if label is not None:
                 fine[i], methods[i] = label, "llm"
     return fine, methods

@@ -47,7 +47,7 @@ def test_registry_lists_every_backend():
 def test_structured_output_dialects():
     schema = {"type": "object"}
     assert _structured("llamacpp", schema) == {"extra_body": {"json_schema": schema}}
-    assert _structured("vllm-server", schema) == {"extra_body": {"guided_json": schema}}
+    assert _structured("vllm-server", schema) == {"extra_body": {"structured_outputs": {"json": schema}}}
     assert _structured("tgi", schema)["response_format"]["json_schema"]["schema"] == schema
     assert _structured("openai", schema) == {"response_format": {"type": "json_object"}}
 

@@ -154,3 +154,40 @@ def test_source_topics_win_and_only_the_rest_are_classified(rt):
 def test_without_backend_unmapped_topics_are_unlabelled():
     fine, methods = label_topics(["anxiety", None], ["a", "b"])
     assert fine == ["Anxiety", None] and methods == ["source", "unlabelled"]
+
+
+def test_classification_runs_through_the_parallel_runner(rt):
+    """Several speeches are classified at once (`concurrency` calls in flight), each keeps its own label and
+    the invalid ones get their retry in a second round."""
+    import threading
+    import time
+
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def answer(messages):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        speech = messages[0]["content"]
+        if "sleep" in speech:
+            return topic("Sleep-improvement")
+        return topic("Aging") if messages[-1]["role"] == "user" and len(messages) > 1 else topic("Loneliness")
+
+    backend = FakeBackend(answer)
+    texts = ["I can't sleep.", "I am getting old.", "Nights without sleep.", "My knees hurt."]
+    assert classify_topics(texts, rt, endpoint(backend), concurrency=3) == ["Sleep-improvement", "Aging",
+                                                                           "Sleep-improvement", "Aging"]
+    assert state["most"] > 1 and len(backend.calls) == 6  # four first answers, two retries
+
+
+def test_an_in_process_vllm_classifier_gets_the_speeches_as_one_batch(fake_vllm, tmp_path):
+    vllm = fake_vllm
+    ep = Endpoint(backend="vllm", model="/models/classifier", params={"temperature": 0})
+    with Runtime(tmp_path, [ep]) as own:
+        labels = classify_topics([f"speech number {i}" for i in range(12)], own, ep)
+    assert labels == [fine_topics()[0]] * 12  # the stand-in answers the schema's first enum value
+    assert len(vllm.LLM.calls) == 1 and len(vllm.LLM.calls[0]["conversations"]) == 12
+    assert vllm.LLM.calls[0]["sampling_params"][0].structured_outputs.json == topic_schema()

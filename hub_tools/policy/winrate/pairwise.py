@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from ...judge.schema import InvalidAnswer
 from ...paper.prompts import pairwise_messages, pairwise_template, template_hash
 from ...serving.answers import extract_json
+from ...serving.calls import Call, batches, run_calls
 from ...serving.runtime import Runtime, run_parallel
 from .config import PairwiseJudgeConfig
 from .stats import VERDICTS, order_score, speech_score
@@ -87,15 +88,24 @@ def judge_pairs(cfg: PairwiseJudgeConfig, rt: Runtime, pairs: list[Pair], *, see
             params["seed"] = int(params.get("seed", seed)) + attempt
         return params
 
-    def ask(i: int) -> dict:
+    def messages_of(i: int) -> list[dict]:
         pair, position = pairs[i // 2], POSITIONS[i % 2]
         a, b = (pair.policy, pair.reference) if position == "A" else (pair.reference, pair.policy)
-        messages = pairwise_messages(pair.speech, a, b, reason)
+        return pairwise_messages(pair.speech, a, b, reason)
+
+    def price(c) -> float:
+        return cfg.prices.cost(c.prompt_tokens, c.completion_tokens)
+
+    if batches(rt, cfg.endpoint):  # an in-process engine: every first attempt in one batch, into the cache
+        run_calls(rt, [Call(cfg.endpoint, messages_of(i), params_for(0), schema, {"attempt": 0}) for i in range(2 * len(pairs))],
+                  stage=STAGE, concurrency=cfg.concurrency, desc=f"{desc} (batched)", unit="call", price=price)
+
+    def ask(i: int) -> dict:
+        messages = messages_of(i)
         errors, text = [], ""
         for attempt in range(cfg.max_attempts):
             completion, _ = rt.call(cfg.endpoint, messages, stage=STAGE, params=params_for(attempt), json_schema=schema,
-                                    extra_key={"attempt": attempt},
-                                    price=lambda c: cfg.prices.cost(c.prompt_tokens, c.completion_tokens))
+                                    extra_key={"attempt": attempt}, price=price)
             text = completion.text
             try:
                 return {"verdict": parse_verdict(text), "errors": errors}

@@ -276,3 +276,15 @@ def test_eval_policy_end_to_end(tmp_path, capsys):
     out = evaluate_policies(load_any(path, {"bootstrap": {"samples": 100}}))
     assert len(SCRIPT.calls) == before
     assert out.results == results and out.figure_path.read_bytes() == png
+
+
+def test_an_in_process_vllm_judge_gets_both_orders_of_every_pair_in_one_batch(fake_vllm, tmp_path):
+    judge = PairwiseJudgeConfig(endpoint=Endpoint(backend="vllm", model="/models/judge", params={"seed": 5}))
+    with Runtime(tmp_path, [judge.endpoint]) as rt:
+        records = judge_pairs(judge, rt, PAIRS, seed=1)
+        assert rt.cache.ledger()["calls"] == 6
+    (call,) = fake_vllm.LLM.calls  # 3 pairs x 2 orders, one engine call
+    assert len(call["conversations"]) == 6
+    assert call["sampling_params"][0].structured_outputs.json == verdict_schema(None)
+    assert [r["speech_id"] for r in records] == ["s-win", "s-lose", "s-tie"]
+    assert all(r["verdict_A"] is not None and r["verdict_B"] is not None for r in records)  # read back from the cache

@@ -1,0 +1,114 @@
+"""DPO-Iter as phases that own the GPUs in turn, each in a process of its own.
+
+A round is four phases: `generate` (the current policy's K answers per speech: in-process vLLM over the
+machine's GPUs, `tensor_parallel_size` in `iter.generation.params`, or transformers), `score` (the reward
+model over every answer, batched by length; then the best/worst pairs), `train` (DPO, under `accelerate
+launch` on every GPU when a launcher is given) and `evaluate` (the new checkpoint on the dev set, its Hub
+branch). Before round 1, `evaluate` of round 0 measures the starting policy. Each phase runs the same
+functions as the in-process loop of `iterate.train_dpo_iter`, reads and writes the same round folders and
+manifests, and ends with its process, so its memory (the vLLM engine, the reward model, the training
+state) is free before the next phase starts. A phase whose steps the manifest records as done is skipped:
+a run resumes at any phase boundary.
+
+    psycopref policy dpo-iter RECIPE --phases [--train-launcher "accelerate launch ..."]   every round, every phase
+    psycopref policy dpo-iter RECIPE --phase generate --round 3                            one phase, in this process
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from ..config import RecipeError, save_resolved
+from ..errors import StageError
+from .config import DPOIterRecipe
+from .iterate import (
+    Manifest,
+    choose_and_build,
+    evaluate_round,
+    evaluate_start,
+    round_facts,
+    round_generate,
+    round_score,
+    round_train,
+    train_speeches,
+)
+
+log = logging.getLogger("psycopref")
+
+PHASES = ("generate", "score", "train", "evaluate")
+STEPS = {"generate": ("speeches", "generate"), "score": ("score", "pairs"), "train": ("train",), "evaluate": ("dev",)}
+RESOLVED = "recipe.resolved.yaml"  # the recipe every phase process reads (CLI overrides included)
+
+
+def start_policy(recipe: DPOIterRecipe, k: int, initial: str) -> str:
+    """The policy round k starts from: the initial one, then the previous round's checkpoint."""
+    return initial if k == 1 else str(recipe.work_path / f"round-{k - 1}" / "checkpoint")
+
+
+def phase_done(recipe: DPOIterRecipe, phase: str, k: int) -> bool:
+    """Whether the manifest of round k records every step of `phase` (and its push, when rounds are pushed)."""
+    steps = STEPS[phase] + (("push",) if phase == "evaluate" and k > 0 and recipe.iter.push_rounds else ())
+    m = Manifest(recipe.work_path / f"round-{k}", k)
+    return all(m.done(step) is not None for step in steps)
+
+
+def run_phase(recipe: DPOIterRecipe, phase: str, k: int) -> None:
+    """One phase of round k in this process, opening only what it needs (a Runtime, the reward model)."""
+    from ..reward.score import RewardScorer
+    from ..serving.models import resolve_model
+    from ..serving.runtime import Runtime
+
+    if phase not in PHASES or not 0 <= k <= recipe.iter.rounds or (k == 0 and phase != "evaluate"):
+        raise RecipeError(f"no phase {phase!r} of round {k}: phases are {', '.join(PHASES)} of rounds 1.."
+                          f"{recipe.iter.rounds}, and evaluate of round 0 (the starting policy)")
+    initial = resolve_model(recipe.model.name_or_path)
+    m = Manifest(recipe.work_path / f"round-{k}", k)
+
+    def scorer():
+        return RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model), batch_size=recipe.iter.score_batch_size)
+
+    if phase == "train":
+        round_train(recipe, k, start_policy(recipe, k, initial), initial)
+    elif phase == "score":
+        round_score(recipe, scorer(), k, m)
+    else:
+        pool, dev = train_speeches(recipe)
+        with Runtime(recipe.work_dir) as rt:
+            if phase == "generate":
+                round_generate(recipe, rt, k, start_policy(recipe, k, initial), pool, m)
+            elif k == 0:
+                evaluate_start(recipe, rt, scorer(), initial, dev)
+            else:
+                evaluate_round(recipe, rt, scorer(), k, dev)
+
+
+def phase_command(recipe_file: Path, phase: str, k: int, launcher: str | None = None) -> list[str]:
+    """The command that runs one phase in a process of its own; `launcher` (e.g. "accelerate launch
+    --config_file recipes/accelerate/deepspeed_zero3.yaml --num_processes 8") starts the train phase."""
+    args = ["-m", "hub_tools.cli", "policy", "dpo-iter", str(recipe_file), "--phase", phase, "--round", str(k)]
+    if phase == "train" and launcher:
+        return [*shlex.split(launcher), *args]
+    return [sys.executable, *args]
+
+
+def run_phases(recipe: DPOIterRecipe, launcher: str | None = None) -> Path:
+    """Every round as phases in separate processes (each skipped when its manifest says it is done), then
+    the best round's pushable folder, built here; returns it."""
+    recipe.repo_id  # noqa: B018  (a recipe that cannot name its repo fails before any round)
+    recipe.dpo_config()
+    resolved = save_resolved(recipe, recipe.work_path / RESOLVED)
+    plan = [("evaluate", 0)] + [(phase, k) for k in range(1, recipe.iter.rounds + 1) for phase in PHASES]
+    for phase, k in plan:
+        if phase_done(recipe, phase, k):
+            continue
+        cmd = phase_command(resolved, phase, k, launcher)
+        log.info("== DPO-Iter round %d: %s == %s", k, phase, shlex.join(cmd))
+        code = subprocess.run(cmd, check=False).returncode
+        if code != 0:
+            raise StageError(f"DPO-Iter round {k}, phase {phase} failed (exit {code}): {shlex.join(cmd)}; the rounds "
+                             "and phases before it are kept, rerun the same command to resume there")
+    return choose_and_build(recipe, [round_facts(recipe, k) for k in range(1, recipe.iter.rounds + 1)])
