@@ -14,10 +14,11 @@ from peft import LoraConfig
 from pydantic import Field, field_validator, model_validator
 from trl import DPOConfig
 
-from ..config import RecipeError, ServerConfig, Strict, dataclass_section
+from ..config import Endpoint, RecipeError, Responder, ServerConfig, Strict, dataclass_section
 from ..kinds import KINDS
 from ..serving.base import in_process
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
+from .winrate.config import PairwiseJudgeConfig
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
 DPOConfigSection = dataclass_section(DPOConfig, {"beta": 0.1})  # paper: β = 0.1 in every experiment
@@ -77,6 +78,13 @@ class GenerationSection(Strict):
         return backend
 
 
+class DevJudgeSection(Strict):
+    """The pairwise judge that picks DPO-Iter's round by its dev win rate (paper §4.2's judge, both orders)."""
+
+    judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge comparing each round's dev answers with the reference's, in both orders; a rerun asks nothing twice (cached).")
+    reference: Responder | None = Field(None, description="What the dev answers are compared with: a served model (e.g. GPT-4o, as in the paper's Table 2), answering each dev speech once; null (the default in every recipe): the initial policy's own dev answers (round 0), so the win rate says how far a round moved past its start.")
+
+
 class IterSection(Strict):
     """The rounds of DPO-Iter (Pang et al., 2024, as in the paper)."""
 
@@ -85,8 +93,9 @@ class IterSection(Strict):
     reward_model: str = Field(..., description="The reward model folder (or Hub id) that scores the samples (paper: the reward model of the same size).")
     min_margin: float = Field(0.0, ge=0, description="Keep a speech's (best, worst) pair only when their rewards differ by at least this.")
     reference: Literal["initial", "previous"] = Field("initial", description="DPO reference model of each round: the initial policy, or the policy the round starts from.")
-    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best checkpoint by mean dev reward is kept.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best round is published: by the dev judge's win rate when `dev_judge` is set, else by mean dev reward.")
     dev_limit: int | None = Field(None, ge=1, description="Answer at most this many dev speeches per round (quick runs).")
+    dev_judge: DevJudgeSection | None = Field(None, description="Choose the published round by a pairwise judge's swap-consistent dev win rate (recommended: the reward model the rounds were trained against rewards its own hacks); null: by mean dev reward. Both numbers go to rounds.json and the card.")
     score_batch_size: int = Field(16, ge=1, description="Sequences per reward-model batch.")
     generation: GenerationSection = Field(default_factory=GenerationSection, description="Sampling from the current policy.")
     push_rounds: bool = Field(False, description="Push every round's checkpoint to its own branch (round-1, round-2, ...) of the policy repo, and the best to main.")
@@ -96,8 +105,13 @@ class DPOIterRecipe(DPORecipe):
     """Iterative DPO: `psycopref policy dpo-iter` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
-    server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")
+    server: ServerConfig | None = Field(None, description="Managed llama.cpp server for a dev judge (or its reference) with base_url 'managed'.")
     iter: IterSection = Field(..., description="The rounds.")
+
+    def endpoints(self) -> list[Endpoint]:
+        """The served endpoints a run calls (the dev judge and its reference): one Runtime serves them."""
+        dj = self.iter.dev_judge
+        return [] if dj is None else [dj.judge.endpoint, *([dj.reference] if dj.reference else [])]
 
     suffix: ClassVar[str] = "DPO-Iter"
 

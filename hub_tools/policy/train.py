@@ -20,10 +20,12 @@ from datasets import Dataset
 from ..config import RecipeError, save_resolved
 from ..io import atomic_dir, run_log, write_json
 from ..serving.models import resolve_model
+from ..training.history import copy_tensorboard, save_history
 from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter
 from .config import DPORecipe
 from .data import TRAIN_COLUMNS, dpo_pairs
 from .modeling import load_policy_model
+from .selection import CHECKPOINTS, dev_checkpoints
 
 log = logging.getLogger("psycopref")
 REPORT = "train_results.json"
@@ -53,13 +55,15 @@ def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *
     trainer.save_model(str(final))  # every rank: ZeRO-3 / FSDP gather the weights here
     report = _report(recipe, trainer, result, len(pairs), 0 if dev is None else len(dev), world, start, reference)
     if trainer.is_world_process_zero():
-        _save_checkpoint(recipe, final, start, tokenizer, out, report)
+        _save_checkpoint(recipe, final, start, tokenizer, out, report, trainer)
     trainer.accelerator.wait_for_everyone()
     return report
 
 
-def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out: Path, report: dict) -> None:
-    """The trained policy as a plain model folder: LoRA merged into the unquantised starting weights."""
+def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out: Path, report: dict, trainer) -> None:
+    """The trained policy as a plain model folder: LoRA merged into the unquantised starting weights (with
+    `load_best_model_at_end`, the best checkpoint on dev), its log history, the dev checkpoints it was
+    chosen from (checkpoints.json) and any TensorBoard event files."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -75,6 +79,12 @@ def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / REPORT, report)
+        save_history(tmp, trainer.state.log_history)
+        chosen = dev_checkpoints(trainer.state.log_history, trainer.args, trainer.state.best_model_checkpoint,
+                                 trainer.state.global_step)
+        if chosen is not None:
+            write_json(tmp / CHECKPOINTS, chosen)
+        copy_tensorboard(trainer.args.output_dir, tmp)
 
 
 def _report(recipe: DPORecipe, trainer, result, n_train: int, n_dev: int, world: int, start: str,
