@@ -81,10 +81,10 @@ def _checkpoints(record: dict | None) -> dict | None:
     num = lambda x, d: "-" if x is None else f"{x:.{d}f}"  # noqa: E731
     rows = [{"step": c["step"], "loss": num(c.get("loss"), 4), "accuracy": _pct(c.get("accuracy")),
              "margin": num(c.get("margin"), 3), "chosen_reward": num(c.get("chosen_reward"), 3),
-             "rejected_reward": num(c.get("rejected_reward"), 3), "chosen": "**yes**" if c["chosen"] else ""}
-            for c in record["checkpoints"]]
+             "rejected_reward": num(c.get("rejected_reward"), 3), "winrate": _pct(c.get("winrate")),
+             "chosen": "**yes**" if c["chosen"] else ""} for c in record["checkpoints"]]
     return {"rule": record["rule"], "chosen_step": record["chosen_step"], "final_step": record["final_step"],
-            "rows": rows}
+            "rows": rows, "judged": any("winrate" in c for c in record["checkpoints"])}
 
 
 def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:

@@ -36,6 +36,17 @@ class PolicyDataSection(DataSection):
     prompt: Literal["responding", "speech"] = Field("responding", description="What the policy is trained to answer: 'responding' wraps each speech in the paper's Responding Prompt (as the pool was asked when the pairs were made, and as the policy is asked at evaluation); 'speech' uses the bare speech.")
 
 
+class DevJudgeSection(Strict):
+    """A pairwise judge on the dev speeches (paper §4.2's judge, both orders): it picks DPO-Iter's round, and gives
+    offline DPO a dev win rate at each evaluation (`metric_for_best_model: dev_winrate` chooses by it)."""
+
+    judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge comparing each round's dev answers with the reference's, in both orders; a rerun asks nothing twice (cached).")
+    reference: Responder | None = Field(None, description="What the dev answers are compared with: a served model (e.g. GPT-4o, as in the paper's Table 2), answering each dev speech once; null (the default in every recipe): the initial policy's own dev answers (DPO-Iter: round 0's; DPO: taken before the first step), so the win rate says how far training moved past its start.")
+    speeches: int = Field(32, ge=1, description="Offline DPO: dev speeches answered and judged at each evaluation (DPO-Iter judges its `iter.dev_limit` dev speeches).")
+    max_tokens: int = Field(256, ge=1, description="Offline DPO: longest answer of the policy being trained (greedy, in process).")
+    batch_size: int = Field(4, ge=1, description="Offline DPO: dev speeches answered per generate() batch.")
+
+
 class DPORecipe(TrainedModelRecipe):
     """Offline DPO on the dataset's train pairs: `psycopref policy dpo` and `policy push` read it."""
 
@@ -43,9 +54,20 @@ class DPORecipe(TrainedModelRecipe):
     model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
     data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
     training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
+    dev_judge: DevJudgeSection | None = Field(None, description="Offline DPO: also judge a sample of dev speeches at each evaluation (needs training.eval_strategy and dev pairs); `training.metric_for_best_model: dev_winrate` then publishes the checkpoint the judge prefers. DPO-Iter: set iter.dev_judge instead.")
+    server: ServerConfig | None = Field(None, description="Managed llama.cpp server for a dev judge (or its reference) with base_url 'managed'.")
 
     suffix: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
     folder: ClassVar[str] = KINDS.get("dpo").folder
+
+    def judge_on_dev(self) -> DevJudgeSection | None:
+        """The dev judge of this run (DPO-Iter: its rounds')."""
+        return self.dev_judge
+
+    def endpoints(self) -> list[Endpoint]:
+        """The served endpoints a run calls (the dev judge and its reference): one Runtime serves them."""
+        dj = self.judge_on_dev()
+        return [] if dj is None else [dj.judge.endpoint, *([dj.reference] if dj.reference else [])]
 
     def dpo_config(self, **values: Any) -> DPOConfig:
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
@@ -78,13 +100,6 @@ class GenerationSection(Strict):
         return backend
 
 
-class DevJudgeSection(Strict):
-    """The pairwise judge that picks DPO-Iter's round by its dev win rate (paper §4.2's judge, both orders)."""
-
-    judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge comparing each round's dev answers with the reference's, in both orders; a rerun asks nothing twice (cached).")
-    reference: Responder | None = Field(None, description="What the dev answers are compared with: a served model (e.g. GPT-4o, as in the paper's Table 2), answering each dev speech once; null (the default in every recipe): the initial policy's own dev answers (round 0), so the win rate says how far a round moved past its start.")
-
-
 class IterSection(Strict):
     """The rounds of DPO-Iter (Pang et al., 2024, as in the paper)."""
 
@@ -105,13 +120,10 @@ class DPOIterRecipe(DPORecipe):
     """Iterative DPO: `psycopref policy dpo-iter` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
-    server: ServerConfig | None = Field(None, description="Managed llama.cpp server for a dev judge (or its reference) with base_url 'managed'.")
     iter: IterSection = Field(..., description="The rounds.")
 
-    def endpoints(self) -> list[Endpoint]:
-        """The served endpoints a run calls (the dev judge and its reference): one Runtime serves them."""
-        dj = self.iter.dev_judge
-        return [] if dj is None else [dj.judge.endpoint, *([dj.reference] if dj.reference else [])]
+    def judge_on_dev(self) -> DevJudgeSection | None:
+        return self.iter.dev_judge
 
     suffix: ClassVar[str] = "DPO-Iter"
 
@@ -119,6 +131,12 @@ class DPOIterRecipe(DPORecipe):
         """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:
         initial`): a LoRA round's own base is the round's start, not the initial policy."""
         return super().holds_reference() or (self.iter.reference == "initial" and self.iter.rounds > 1)
+
+    @model_validator(mode="after")
+    def _one_dev_judge(self):
+        if self.dev_judge is not None:
+            raise RecipeError("dev_judge: DPO-Iter judges its rounds on dev with iter.dev_judge; move it there")
+        return self
 
     @model_validator(mode="after")
     def _samples_pair(self):

@@ -29,7 +29,8 @@ log = logging.getLogger("psycopref")
 
 CHECKPOINTS = "checkpoints.json"  # offline DPO: every checkpoint evaluated on dev, and the one published
 DEV_METRICS = {"loss": "eval_loss", "accuracy": "eval_rewards/accuracies", "margin": "eval_rewards/margins",
-               "chosen_reward": "eval_rewards/chosen", "rejected_reward": "eval_rewards/rejected"}  # ours -> TRL's
+               "chosen_reward": "eval_rewards/chosen", "rejected_reward": "eval_rewards/rejected",
+               "winrate": "eval_dev_winrate"}  # ours -> the trainer's (dev_winrate: with a dev judge, dev_judge.py)
 RULES = {"judge": "dev_winrate", "reward": "dev_reward"}  # DPO-Iter: rule -> the round's number it maximises
 
 

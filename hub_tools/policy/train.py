@@ -10,6 +10,7 @@ under `accelerate launch`; only the main process writes the checkpoint folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ REPORT = "train_results.json"
 
 
 def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *, dev: Dataset | None = None,
-                     reference: str | None = None, trainer_dir: Path | None = None) -> dict[str, Any]:
+                     reference: str | None = None, trainer_dir: Path | None = None, callbacks=None) -> dict[str, Any]:
     """Train DPO on `pairs` from the policy at `start` into the model folder `out` (weights, tokenizer and,
     for LoRA runs from the base, `adapter/`); returns the run's report (also saved as train_results.json)."""
     from trl import DPOTrainer
@@ -45,7 +46,7 @@ def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *
     ref = load_policy_model(recipe.model, reference) if reference else None
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=pairs.select_columns(TRAIN_COLUMNS),
                          eval_dataset=dev.select_columns(TRAIN_COLUMNS) if dev is not None else None,
-                         processing_class=tokenizer,
+                         processing_class=tokenizer, callbacks=callbacks(tokenizer) if callbacks else None,
                          peft_config=recipe.model.lora.build() if recipe.model.lora else None)
     world = trainer.accelerator.num_processes
     log.info("DPO (%s, beta %g) from %s: %d pairs, effective batch %d", recipe.model.method, args.beta, start,
@@ -122,11 +123,22 @@ def train_dpo(recipe: DPORecipe) -> Path:
     recipe.dpo_config()  # TRL's own checks before minutes of loading
     if PartialState().is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
-    with run_log(recipe.work_dir):
+    with run_log(recipe.work_dir), contextlib.ExitStack() as stack:
         pairs = dpo_pairs(recipe.data, recipe.seed)
         checkpoint = recipe.work_path / "checkpoint"
+        callbacks = None
+        if recipe.dev_judge is not None:  # the judge's dev win rate at every evaluation (dev_judge.py)
+            from ..serving.runtime import Runtime
+            from .dev_judge import DevWinrate, dev_sample
+
+            if not len(pairs["dev"]) or recipe.dpo_config().eval_strategy == "no":
+                raise RecipeError("dev_judge: judging dev speeches needs dev pairs (data.dev_fraction > 0) and "
+                                  "training.eval_strategy")
+            rt = stack.enter_context(Runtime(recipe.work_dir, recipe.endpoints(), recipe.server))
+            speeches = dev_sample(recipe)
+            callbacks = lambda tokenizer: [DevWinrate(recipe, rt, speeches, tokenizer)]  # noqa: E731
         train_checkpoint(recipe, pairs["train"], resolve_model(recipe.model.name_or_path), checkpoint,
-                         dev=pairs["dev"] if len(pairs["dev"]) else None)
+                         dev=pairs["dev"] if len(pairs["dev"]) else None, callbacks=callbacks)
         if PartialState().is_main_process:
             build_policy_folder(recipe, checkpoint, repo_id)
     log.info("policy folder: %s", recipe.model_dir)

@@ -44,8 +44,9 @@ def dpo_curves(folder: Path) -> str | None:
         ("DPO loss", {"train": series(h, "loss"), "dev": series(h, "eval_loss")}),
         ("Implicit rewards (train)", {"chosen": series(h, "rewards/chosen"), "rejected": series(h, "rewards/rejected"),
                                       "margin": series(h, "rewards/margins")}),
-        ("Reward accuracy and margin (dev)", {"accuracy": series(h, "eval_rewards/accuracies"),
-                                              "margin": series(h, "eval_rewards/margins")}),
+        ("Dev metrics at each evaluation", {"reward accuracy": series(h, "eval_rewards/accuracies"),
+                                            "reward margin": series(h, "eval_rewards/margins"),
+                                            "win rate (judge)": series(h, "eval_dev_winrate")}),
     ])
 
 

@@ -154,3 +154,39 @@ def test_dpo_iter_round_chosen_by_the_judge_not_the_reward_model(tiny_base, tiny
     assert "chosen by **the judge's dev win rate**" in card and "compared by `judge` with the initial policy" in card
     assert "| Dev win rate (%) |" in card and "| 100.0 |" in card
     assert "figures/rounds.png" in card and (folder / "figures" / "rounds.png").read_bytes()[:8] == PNG
+
+
+def test_dpo_with_a_dev_judge_publishes_the_checkpoint_the_judge_prefers(tiny_base, pairs_repo, tmp_path):
+    """The judge sees the policy's answers at each evaluation; this one favours the first evaluation's."""
+    from hub_tools.policy.train import train_dpo
+
+    from fakes import SCRIPT
+
+    evaluation_calls = 2 * 3  # 3 dev speeches, both orders, one call each (concurrency 1: in order)
+
+    def judge(call: dict) -> str:  # the policy is shown as A in odd calls, as B in even ones (judge_pairs' order)
+        n = len(SCRIPT.calls)
+        policy = "A" if n % 2 else "B"
+        return json.dumps({"better": policy if n <= evaluation_calls else "B" if policy == "A" else "A"})
+
+    training = {**CPU, "max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 5e-3,
+                "eval_strategy": "steps", "eval_steps": 2, "save_strategy": "steps", "save_steps": 2,
+                "load_best_model_at_end": True, "metric_for_best_model": "dev_winrate"}
+    dev_judge = {"judge": {"endpoint": {"backend": "fake-judge", "model": "judge", "params": {"seed": 5}},
+                           "concurrency": 1}, "speeches": 3, "max_tokens": 4}
+    recipe = validate(DPORecipe, policy_recipe(tiny_base, pairs_repo, tmp_path / "work", training=training,
+                                               data={"dev_fraction": 0.25}, dev_judge=dev_judge))
+    SCRIPT.reset()
+    SCRIPT.answer = judge
+    try:
+        folder = train_dpo(recipe)
+        assert len(SCRIPT.calls) == 2 * evaluation_calls  # two evaluations, each judged in both orders
+    finally:
+        SCRIPT.reset()
+    record = json.loads((folder / "checkpoints.json").read_text())
+    assert [(c["step"], c["winrate"]) for c in record["checkpoints"]] == [(2, 1.0), (4, 0.0)]
+    assert record["chosen_step"] == 2 and record["metric"] == "eval_dev_winrate"
+    card = (folder / "README.md").read_text()
+    assert "Dev win rate (%)" in card and "| 100.0 | **yes** |" in card and "| 0.0 |  |" in card
+    history = json.loads((folder / "log_history.json").read_text())["log_history"]
+    assert [e["eval_dev_winrate"] for e in history if "eval_loss" in e] == [1.0, 0.0]
