@@ -20,6 +20,7 @@ from ..serving.runtime import Runtime
 from ..training.preference_data import load_pairs
 from .config import DPORecipe
 from .data import as_policy_prompt
+from .selection import swap_consistent
 
 log = logging.getLogger("psycopref")
 METRIC = "eval_dev_winrate"  # the judge's number among the trainer's eval metrics
@@ -86,9 +87,9 @@ class DevWinrate(TrainerCallback):
                  zip(self.speeches["id"], self.speeches["text"])]
         records = judge_pairs(self.recipe.dev_judge.judge, self.rt, pairs, seed=self.recipe.seed,
                               desc=f"dev judge step {state.global_step}")
-        judged = [r["score"] for r in records if r["score"] is not None]
-        rate = round(sum(judged) / len(judged), 6) if judged else None
-        log.info("step %d: dev win rate %s over %d speeches", state.global_step, rate, len(judged))
+        out = swap_consistent(records)
+        rate = out["win_rate"]
+        log.info("step %d: dev win rate %s over %d speeches", state.global_step, rate, out["n"])
         if metrics is not None and rate is not None:
             metrics[METRIC] = rate  # read by load_best_model_at_end's choice right after this callback
         if state.log_history and "eval_loss" in state.log_history[-1]:

@@ -108,13 +108,21 @@ def dev_winrate(recipe: DPOIterRecipe, rt: Runtime, dev: Dataset, k: int) -> dic
     pairs = [Pair(row["id"], row["text"], mine[row["id"]], ref[row["id"]]) for row in dev]
     records = judge_pairs(cfg.judge, rt, pairs, seed=recipe.seed, desc=f"dev judge round {k}")
     write_jsonl(recipe.work_path / f"round-{k}" / "dev" / "verdicts.jsonl", records)
-    judged = [r for r in records if r["score"] is not None]
-    out = {"win_rate": round(sum(r["score"] for r in judged) / len(judged), 6) if judged else None,
-           "swap_consistency": round(sum(r["score_A"] == r["score_B"] for r in judged) / len(judged), 6)
-           if judged else None, "n": len(judged)}
+    out = swap_consistent(records)
     log.info("round %d: dev win rate %s against %s over %d speeches", k, out["win_rate"], reference_name(recipe),
              out["n"])
     return out
+
+
+def swap_consistent(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """`judge_pairs` records -> the win rate (a speech scores 1 when both orders prefer the policy, 0 when
+    both prefer the reference, else 0.5), the share of order-consistent speeches, and how many were judged."""
+    judged = [r for r in records if r["score"] is not None]
+    if not judged:
+        return {"win_rate": None, "swap_consistency": None, "n": 0}
+    return {"win_rate": round(sum(r["score"] for r in judged) / len(judged), 6),
+            "swap_consistency": round(sum(r["score_A"] == r["score_B"] for r in judged) / len(judged), 6),
+            "n": len(judged)}
 
 
 def reference_name(recipe: DPOIterRecipe) -> str:
