@@ -64,6 +64,12 @@ class DPORecipe(TrainedModelRecipe):
         """The dev judge of this run (DPO-Iter: its rounds')."""
         return self.dev_judge
 
+    @model_validator(mode="after")
+    def _winrate_needs_a_judge(self):
+        if self.training.metric_for_best_model in ("dev_winrate", "eval_dev_winrate") and self.dev_judge is None:
+            raise RecipeError("training.metric_for_best_model: dev_winrate is the dev judge's number; set dev_judge")
+        return self
+
     def endpoints(self) -> list[Endpoint]:
         """The served endpoints a run calls (the dev judge and its reference): one Runtime serves them."""
         dj = self.judge_on_dev()

@@ -131,6 +131,9 @@ def train_dpo(recipe: DPORecipe) -> Path:
             from ..serving.runtime import Runtime
             from .dev_judge import DevWinrate, dev_sample
 
+            if PartialState().num_processes > 1:
+                raise RecipeError("dev_judge: offline DPO answers and judges the dev speeches in one process; run it "
+                                  "without accelerate launch, or drop dev_judge")
             if not len(pairs["dev"]) or recipe.dpo_config().eval_strategy == "no":
                 raise RecipeError("dev_judge: judging dev speeches needs dev pairs (data.dev_fraction > 0) and "
                                   "training.eval_strategy")

@@ -190,3 +190,19 @@ def test_dpo_with_a_dev_judge_publishes_the_checkpoint_the_judge_prefers(tiny_ba
     assert "Dev win rate (%)" in card and "| 100.0 | **yes** |" in card and "| 0.0 |  |" in card
     history = json.loads((folder / "log_history.json").read_text())["log_history"]
     assert [e["eval_dev_winrate"] for e in history if "eval_loss" in e] == [1.0, 0.0]
+
+
+def test_a_dev_winrate_metric_needs_a_dev_judge_and_dpo_iter_keeps_its_judge_in_iter(tiny_base, pairs_repo, tmp_path):
+    from hub_tools.config import RecipeError
+    from hub_tools.policy.config import DPOIterRecipe
+
+    data = policy_recipe(tiny_base, pairs_repo, tmp_path, training={"metric_for_best_model": "dev_winrate"})
+    with pytest.raises(RecipeError, match="dev_winrate is the dev judge's number; set dev_judge"):
+        validate(DPORecipe, data)
+    judge = {"judge": {"endpoint": {"backend": "fake-judge", "model": "judge"}}}
+    data = {**policy_recipe(tiny_base, pairs_repo, tmp_path), "dev_judge": judge,
+            "iter": {"reward_model": "r", "generation": {"backend": "transformers"}}}
+    with pytest.raises(RecipeError, match="move it there"):
+        validate(DPOIterRecipe, data)
+    data = {**data, "dev_judge": None, "iter": {**data["iter"], "dev_judge": judge}}
+    assert validate(DPOIterRecipe, data).endpoints()[0].backend == "fake-judge"
