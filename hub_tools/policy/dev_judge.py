@@ -10,12 +10,15 @@ default, the initial policy: its answers are taken when training begins, before 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from datasets import Dataset
 from transformers import TrainerCallback
 
+from ..config import RecipeError
 from ..serving.runtime import Runtime
 from ..training.preference_data import load_pairs
 from .config import DPORecipe
@@ -34,6 +37,22 @@ def dev_sample(recipe: DPORecipe) -> Dataset:
         seen.setdefault(sid, prompt[-1]["content"])
     ids = sorted(seen)[: recipe.dev_judge.speeches]
     return Dataset.from_list([{"id": i, "text": seen[i], "topic_coarse": None} for i in ids])
+
+
+def judge_callbacks(recipe: DPORecipe, n_dev: int, stack: contextlib.ExitStack) -> Callable[[Any], list[TrainerCallback]]:
+    """The trainer's callbacks for `recipe.dev_judge` (given the tokenizer), with the judge's Runtime opened on
+    `stack`; checks first that the run evaluates dev pairs, in one process."""
+    from accelerate import PartialState
+
+    if PartialState().num_processes > 1:
+        raise RecipeError("dev_judge: offline DPO answers and judges the dev speeches in one process; run it "
+                          "without accelerate launch, or drop dev_judge")
+    if not n_dev or recipe.dpo_config().eval_strategy == "no":
+        raise RecipeError("dev_judge: judging dev speeches needs dev pairs (data.dev_fraction > 0) and "
+                          "training.eval_strategy")
+    rt = stack.enter_context(Runtime(recipe.work_dir, recipe.endpoints(), recipe.server))
+    speeches = dev_sample(recipe)
+    return lambda tokenizer: [DevWinrate(recipe, rt, speeches, tokenizer)]
 
 
 class DevWinrate(TrainerCallback):

@@ -127,19 +127,10 @@ def train_dpo(recipe: DPORecipe) -> Path:
         pairs = dpo_pairs(recipe.data, recipe.seed)
         checkpoint = recipe.work_path / "checkpoint"
         callbacks = None
-        if recipe.dev_judge is not None:  # the judge's dev win rate at every evaluation (dev_judge.py)
-            from ..serving.runtime import Runtime
-            from .dev_judge import DevWinrate, dev_sample
+        if recipe.dev_judge is not None:  # the judge's dev win rate at every evaluation
+            from .dev_judge import judge_callbacks
 
-            if PartialState().num_processes > 1:
-                raise RecipeError("dev_judge: offline DPO answers and judges the dev speeches in one process; run it "
-                                  "without accelerate launch, or drop dev_judge")
-            if not len(pairs["dev"]) or recipe.dpo_config().eval_strategy == "no":
-                raise RecipeError("dev_judge: judging dev speeches needs dev pairs (data.dev_fraction > 0) and "
-                                  "training.eval_strategy")
-            rt = stack.enter_context(Runtime(recipe.work_dir, recipe.endpoints(), recipe.server))
-            speeches = dev_sample(recipe)
-            callbacks = lambda tokenizer: [DevWinrate(recipe, rt, speeches, tokenizer)]  # noqa: E731
+            callbacks = judge_callbacks(recipe, len(pairs["dev"]), stack)
         train_checkpoint(recipe, pairs["train"], resolve_model(recipe.model.name_or_path), checkpoint,
                          dev=pairs["dev"] if len(pairs["dev"]) else None, callbacks=callbacks)
         if PartialState().is_main_process:

@@ -206,3 +206,8 @@ def test_a_dev_winrate_metric_needs_a_dev_judge_and_dpo_iter_keeps_its_judge_in_
         validate(DPOIterRecipe, data)
     data = {**data, "dev_judge": None, "iter": {**data["iter"], "dev_judge": judge}}
     assert validate(DPOIterRecipe, data).endpoints()[0].backend == "fake-judge"
+    from hub_tools.policy.train import train_dpo
+
+    no_eval = validate(DPORecipe, {**policy_recipe(tiny_base, pairs_repo, tmp_path / "w"), "dev_judge": judge})
+    with pytest.raises(RecipeError, match="needs dev pairs .* and training.eval_strategy"):
+        train_dpo(no_eval)  # before any model is loaded
