@@ -78,10 +78,10 @@ def _checkpoints(record: dict | None) -> dict | None:
     """The card's table of the checkpoints evaluated on dev (checkpoints.json) and the rule that chose."""
     if not record:
         return None
-    num = lambda x, d: "-" if x is None else f"{x:.{d}f}"  # noqa: E731
-    rows = [{"step": c["step"], "loss": num(c.get("loss"), 4), "accuracy": _pct(c.get("accuracy")),
-             "margin": num(c.get("margin"), 3), "chosen_reward": num(c.get("chosen_reward"), 3),
-             "rejected_reward": num(c.get("rejected_reward"), 3), "winrate": _pct(c.get("winrate")),
+    num = lambda x: "-" if x is None else f"{x:.4g}"  # noqa: E731  rewards near 0 early on: significant digits
+    rows = [{"step": c["step"], "loss": num(c.get("loss")), "accuracy": _pct(c.get("accuracy")),
+             "margin": num(c.get("margin")), "chosen_reward": num(c.get("chosen_reward")),
+             "rejected_reward": num(c.get("rejected_reward")), "winrate": _pct(c.get("winrate")),
              "chosen": "**yes**" if c["chosen"] else ""} for c in record["checkpoints"]]
     return {"rule": record["rule"], "chosen_step": record["chosen_step"], "final_step": record["final_step"],
             "rows": rows, "judged": any("winrate" in c for c in record["checkpoints"])}
