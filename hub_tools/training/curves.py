@@ -57,5 +57,5 @@ def rounds_curves(folder: Path, rounds: list[dict[str, Any]]) -> str | None:
     points = lambda key: [(r["round"], r[key]) for r in rounds if r.get(key) is not None]  # noqa: E731
     return curves_figure(folder, ROUNDS_FIGURE, [
         ("Mean dev reward", {"Mean dev reward": points("dev_reward")}),
-        ("Dev win rate (judge)", {"Dev win rate (judge)": points("dev_winrate")}),
-    ], xlabel="Round")
+        ("Dev win rate (judge)", {"Dev win rate (judge)": points("dev_winrate")}, (0, 1)),
+    ], xlabel="Round", xticks=[r["round"] for r in rounds])
