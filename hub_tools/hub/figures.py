@@ -84,6 +84,39 @@ def principle_means_figure(root: str | Path, means: Mapping[str, float]) -> str:
     return save_figure(fig, root, "principle_means.png")
 
 
+def curves_figure(root: str | Path, name: str, panels: Sequence[tuple], *, xlabel: str = "Optimizer step",
+                  xticks: Sequence[int] | None = None) -> str:
+    """Training curves: one panel per (title, {label: [(x, y), ...]}[, (ymin, ymax)]) side by side, a line
+    (with markers when it has few points) per label; empty series are skipped, a panel with none says so.
+    `xticks`: the x values to mark (e.g. every round), else integer ticks."""
+    if not panels:
+        raise ValueError(f"{name}: no panels to plot")
+    fig = new_figure((3.6 * len(panels), 3.2))
+    for ax, (title, lines, *ylim) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        drawn = 0
+        for label, points in lines.items():
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, label=label, marker="o" if len(points) <= 20 else None, markersize=3)
+                drawn += 1
+        if not drawn:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="#888888")
+        elif drawn > 1 or next(iter(lines)) != title:
+            ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        if ylim:
+            ax.set_ylim(*ylim[0])
+        if xticks is not None:
+            ax.set_xticks(list(xticks))
+            ax.set_xlim(min(xticks) - 0.3, max(xticks) + 0.3)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, root, name)
+
+
 def _barh(root: str | Path, name: str, counts: Mapping[str, int], *, title: str, xlabel: str) -> str:
     """Horizontal bars, largest at the top; ties broken by label so the order is deterministic."""
     if not counts:

@@ -4,6 +4,9 @@
   tokenizer files, chat_template.jinja                      the template the policy was trained through
   adapter/                                                  LoRA / QLoRA runs from the base: the adapter itself
   train_results.json, rounds.json                           the run (DPO-Iter: one entry per round)
+  log_history.json, checkpoints.json, runs/                 the trainer's log (the card's curves), the dev
+                                                            checkpoints DPO chose from, TensorBoard events
+  figures/training_curves.png, figures/rounds.png           the card's curves (DPO-Iter: per round)
   winrate.json, figures/winrate_topics.png                  after `attach_winrate`
   recipe.yaml, README.md                                    the resolved recipe and the card
 

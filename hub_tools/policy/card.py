@@ -18,8 +18,10 @@ from ..hub.cards import CardError, render_card
 from ..io import read_json
 from ..kinds import RECIPE_FILE
 from ..training.card import METHODS, training_rows
+from ..training.curves import dpo_curves, rounds_curves
 from ..training.licensing import license_statement, model_license
 from .config import DPOIterRecipe, DPORecipe
+from .selection import CHECKPOINTS, choose_round, reference_name, round_rule
 
 TEMPLATE = "policy_model_card.md"  # inside package hub_tools.cards (the repo's cards/ folder)
 TRAIN_RESULTS = "train_results.json"
@@ -64,13 +66,27 @@ def _rounds(recipe: DPORecipe, rounds: list[dict] | None) -> tuple[list[dict], d
     table = [{"round": r["round"], "speeches": r.get("speeches", "-"), "pairs": r.get("pairs", "-"),
               "margin": "-" if r.get("mean_margin") is None else f"{r['mean_margin']:.3f}",
               "steps": r.get("global_step", "-"), "loss": "-" if r.get("train_loss") is None else f"{r['train_loss']:.4f}",
-              "dev": "-" if r.get("dev_reward") is None else f"{r['dev_reward']:.3f}"} for r in rounds]
-    best = max((r for r in rounds if r.get("dev_reward") is not None), key=lambda r: r["dev_reward"], default=None)
+              "dev": "-" if r.get("dev_reward") is None else f"{r['dev_reward']:.3f}",
+              "winrate": _pct(r.get("dev_winrate"))} for r in rounds]
     info = {"speeches": it.speeches_per_round, "samples": it.generation.samples, "reward_model": rm,
             "reward_link": f"https://huggingface.co/{rm}" if rm.count("/") == 1 and not Path(rm).exists() else rm,
             "reference": "the initial policy" if it.reference == "initial" else "the policy the round starts from",
-            "dev": it.dev_limit or f"{it.dev_fraction:.0%} of the"}
-    return table, info, best["round"] if best else None
+            "dev": it.dev_limit or f"{it.dev_fraction:.0%} of the", "rule": round_rule(recipe),
+            "judge": it.dev_judge.judge.endpoint.model if it.dev_judge else None, "judge_reference": reference_name(recipe)}
+    return table, info, choose_round(rounds, info["rule"])
+
+
+def _checkpoints(record: dict | None) -> dict | None:
+    """The card's table of the checkpoints evaluated on dev (checkpoints.json) and the rule that chose."""
+    if not record:
+        return None
+    num = lambda x: "-" if x is None else f"{x:.4g}"  # noqa: E731  rewards near 0 early on: significant digits
+    rows = [{"step": c["step"], "loss": num(c.get("loss")), "accuracy": _pct(c.get("accuracy")),
+             "margin": num(c.get("margin")), "chosen_reward": num(c.get("chosen_reward")),
+             "rejected_reward": num(c.get("rejected_reward")), "winrate": _pct(c.get("winrate")),
+             "chosen": "**yes**" if c["chosen"] else ""} for c in record["checkpoints"]]
+    return {"rule": record["rule"], "chosen_step": record["chosen_step"], "final_step": record["final_step"],
+            "rows": rows, "judged": any("winrate" in c for c in record["checkpoints"])}
 
 
 def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
@@ -86,7 +102,9 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
         raise CardError(f"data.dataset_id: the card needs the Hub id of the dataset at {recipe.data.path!r}")
     iterative = isinstance(recipe, DPOIterRecipe)
     winrate, evals = _winrate(read_json(Path(folder) / WINRATE), dataset)
-    rounds, iter_info, best_round = _rounds(recipe, read_json(Path(folder) / ROUNDS))
+    round_rows = read_json(Path(folder) / ROUNDS)
+    rounds, iter_info, best_round = _rounds(recipe, round_rows)
+    best_round = train.get("best_round", best_round)
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], base_model=base, datasets=[dataset], library_name="transformers",
         pipeline_tag="text-generation", tags=TAGS + (["iterative-dpo", "dpo"] if iterative else ["dpo"]),
@@ -111,6 +129,8 @@ def write_card(recipe: DPORecipe, folder: Path, repo_id: str) -> Path:
         "license_statement": license_statement(train.get("licenses"), dataset),
         "hyper": training_rows(recipe.model, t, recipe.hardware, train, recipe.seed, head, tail),
         "rounds": rounds, "iter": iter_info, "best_round": best_round,
+        "checkpoints": _checkpoints(read_json(Path(folder) / CHECKPOINTS)), "curves": dpo_curves(folder),
+        "rounds_figure": rounds_curves(folder, round_rows) if iterative and round_rows else None,
         "losses": ", ".join(f"{x:.3f}" for x in train["logged_losses"][:40]) or "-",
         "launch": launch_command(recipe),
         "expert": read_json(Path(folder) / EXPERT_EVAL),  # its own block in the template

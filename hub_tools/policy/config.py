@@ -14,10 +14,11 @@ from peft import LoraConfig
 from pydantic import Field, field_validator, model_validator
 from trl import DPOConfig
 
-from ..config import RecipeError, ServerConfig, Strict, dataclass_section
+from ..config import Endpoint, RecipeError, Responder, ServerConfig, Strict, dataclass_section
 from ..kinds import KINDS
 from ..serving.base import in_process
 from ..training.sections import DataSection, ModelSection, TrainedModelRecipe
+from .winrate.config import PairwiseJudgeConfig
 
 PolicyLoraSection = dataclass_section(LoraConfig, {"task_type": "CAUSAL_LM"})
 DPOConfigSection = dataclass_section(DPOConfig, {"beta": 0.1})  # paper: β = 0.1 in every experiment
@@ -35,6 +36,17 @@ class PolicyDataSection(DataSection):
     prompt: Literal["responding", "speech"] = Field("responding", description="What the policy is trained to answer: 'responding' wraps each speech in the paper's Responding Prompt (as the pool was asked when the pairs were made, and as the policy is asked at evaluation); 'speech' uses the bare speech.")
 
 
+class DevJudgeSection(Strict):
+    """A pairwise judge on the dev speeches (paper §4.2's judge, both orders): it picks DPO-Iter's round, and gives
+    offline DPO a dev win rate at each evaluation (`metric_for_best_model: dev_winrate` chooses by it)."""
+
+    judge: PairwiseJudgeConfig = Field(..., description="The pairwise judge comparing each round's dev answers with the reference's, in both orders; a rerun asks nothing twice (cached).")
+    reference: Responder | None = Field(None, description="What the dev answers are compared with: a served model (e.g. GPT-4o, as in the paper's Table 2), answering each dev speech once; null (the default in every recipe): the initial policy's own dev answers (DPO-Iter: round 0's; DPO: taken before the first step), so the win rate says how far training moved past its start.")
+    speeches: int = Field(32, ge=1, description="Offline DPO: dev speeches answered and judged at each evaluation (DPO-Iter judges its `iter.dev_limit` dev speeches).")
+    max_tokens: int = Field(256, ge=1, description="Offline DPO: longest answer of the policy being trained (greedy, in process).")
+    batch_size: int = Field(4, ge=1, description="Offline DPO: dev speeches answered per generate() batch.")
+
+
 class DPORecipe(TrainedModelRecipe):
     """Offline DPO on the dataset's train pairs: `psycopref policy dpo` and `policy push` read it."""
 
@@ -42,9 +54,26 @@ class DPORecipe(TrainedModelRecipe):
     model: PolicyModelSection = Field(default_factory=PolicyModelSection, description="The base policy and how it is trained.")
     data: PolicyDataSection = Field(default_factory=PolicyDataSection, description="The preference pairs.")
     training: DPOConfigSection = Field(default_factory=DPOConfigSection, description="trl.DPOConfig: every field TRL's DPOTrainer reads (output_dir defaults to <work_dir>/trainer).")
+    dev_judge: DevJudgeSection | None = Field(None, description="Offline DPO: also judge a sample of dev speeches at each evaluation (needs training.eval_strategy and dev pairs); `training.metric_for_best_model: dev_winrate` then publishes the checkpoint the judge prefers. DPO-Iter: set iter.dev_judge instead.")
+    server: ServerConfig | None = Field(None, description="Managed llama.cpp server for a dev judge (or its reference) with base_url 'managed'.")
 
     suffix: ClassVar[str] = "DPO"  # the repo name's suffix and the card's method
     folder: ClassVar[str] = KINDS.get("dpo").folder
+
+    def judge_on_dev(self) -> DevJudgeSection | None:
+        """The dev judge of this run (DPO-Iter: its rounds')."""
+        return self.dev_judge
+
+    @model_validator(mode="after")
+    def _winrate_needs_a_judge(self):
+        if self.training.metric_for_best_model in ("dev_winrate", "eval_dev_winrate") and self.dev_judge is None:
+            raise RecipeError("training.metric_for_best_model: dev_winrate is the dev judge's number; set dev_judge")
+        return self
+
+    def endpoints(self) -> list[Endpoint]:
+        """The served endpoints a run calls (the dev judge and its reference): one Runtime serves them."""
+        dj = self.judge_on_dev()
+        return [] if dj is None else [dj.judge.endpoint, *([dj.reference] if dj.reference else [])]
 
     def dpo_config(self, **values: Any) -> DPOConfig:
         """TRL's DPOConfig for this run (output_dir defaults to <work_dir>/trainer); `values` override."""
@@ -85,8 +114,9 @@ class IterSection(Strict):
     reward_model: str = Field(..., description="The reward model folder (or Hub id) that scores the samples (paper: the reward model of the same size).")
     min_margin: float = Field(0.0, ge=0, description="Keep a speech's (best, worst) pair only when their rewards differ by at least this.")
     reference: Literal["initial", "previous"] = Field("initial", description="DPO reference model of each round: the initial policy, or the policy the round starts from.")
-    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best checkpoint by mean dev reward is kept.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best round is published: by the dev judge's win rate when `dev_judge` is set, else by mean dev reward.")
     dev_limit: int | None = Field(None, ge=1, description="Answer at most this many dev speeches per round (quick runs).")
+    dev_judge: DevJudgeSection | None = Field(None, description="Choose the published round by a pairwise judge's swap-consistent dev win rate (recommended: the reward model the rounds were trained against rewards its own hacks); null: by mean dev reward. Both numbers go to rounds.json and the card.")
     score_batch_size: int = Field(16, ge=1, description="Sequences per reward-model batch.")
     generation: GenerationSection = Field(default_factory=GenerationSection, description="Sampling from the current policy.")
     push_rounds: bool = Field(False, description="Push every round's checkpoint to its own branch (round-1, round-2, ...) of the policy repo, and the best to main.")
@@ -96,8 +126,10 @@ class DPOIterRecipe(DPORecipe):
     """Iterative DPO: `psycopref policy dpo-iter` and `policy push` read it."""
 
     work_dir: str = Field("runs/dpo-iter", description="One folder per round (round-1/, ...: speeches, samples, scores, pairs, checkpoint, manifest), the best policy's folder (policy_model/), caches and logs.")
-    server: ServerConfig | None = Field(None, description="Unused by training; kept so a recipe can name a managed server for evaluation.")
     iter: IterSection = Field(..., description="The rounds.")
+
+    def judge_on_dev(self) -> DevJudgeSection | None:
+        return self.iter.dev_judge
 
     suffix: ClassVar[str] = "DPO-Iter"
 
@@ -105,6 +137,12 @@ class DPOIterRecipe(DPORecipe):
         """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:
         initial`): a LoRA round's own base is the round's start, not the initial policy."""
         return super().holds_reference() or (self.iter.reference == "initial" and self.iter.rounds > 1)
+
+    @model_validator(mode="after")
+    def _one_dev_judge(self):
+        if self.dev_judge is not None:
+            raise RecipeError("dev_judge: DPO-Iter judges its rounds on dev with iter.dev_judge; move it there")
+        return self
 
     @model_validator(mode="after")
     def _samples_pair(self):

@@ -5,8 +5,9 @@ K answers to each through the same `run_generate` stage as the dataset build (th
 pool member, `samples_per_member: K`), scores them with the reward model, keeps every speech's highest-
 against lowest-rewarded answer (`pairs.build.best_and_worst`, optionally a minimum reward margin) and
 trains DPO from the current policy. A dev set (10% of train speeches, held out by speech) is answered
-after every round (and before the first); the round with the highest mean dev reward is the published
-model, as the paper keeps its best checkpoint.
+after every round (and before the first); the best round is the published model, as the paper keeps
+its best checkpoint: by a pairwise judge's dev win rate when `iter.dev_judge` is set, else by mean dev
+reward (`selection.py`).
 
 Resumable: every round has a folder with a manifest of its finished steps; a rerun skips them, and the
 generation calls are cached, so a killed run picks up at the unfinished step and never regenerates a
@@ -34,6 +35,7 @@ from ..serving.runtime import Runtime
 from ..training.preference_data import dev_speeches, load_pairs
 from .config import DPOIterRecipe
 from .data import as_policy_prompt
+from .selection import choose_round, dev_winrate, round_rule
 from .train import train_checkpoint
 
 log = logging.getLogger("psycopref")
@@ -208,12 +210,15 @@ def round_train(recipe: DPOIterRecipe, k: int, start: str, initial: str) -> None
 
 
 def evaluate_round(recipe: DPOIterRecipe, rt: Runtime, scorer, k: int, dev: Dataset) -> None:
-    """The round's checkpoint on the dev set (step dev) and, with `iter.push_rounds`, its Hub branch (push)."""
+    """The round's checkpoint on the dev set (step dev), against the reference by the judge when `iter.dev_judge`
+    is set (step judge) and, with `iter.push_rounds`, its Hub branch (push)."""
     it, folder = recipe.iter, recipe.work_path / f"round-{k}"
     m = Manifest(folder, k)
     if not m.done("dev"):
         m.mark("dev", reward=dev_reward(recipe, rt, scorer, str(folder / "checkpoint"), dev, folder / "dev",
                                         f"policy-round-{k}"))
+    if it.dev_judge is not None and not m.done("judge"):
+        m.mark("judge", **dev_winrate(recipe, rt, dev, k))
     if it.push_rounds and not m.done("push"):
         _push_round(recipe, folder / "checkpoint", k)
         m.mark("push", branch=f"round-{k}")
@@ -225,7 +230,9 @@ def round_facts(recipe: DPOIterRecipe, k: int) -> dict:
     return {"round": k, "speeches": steps["speeches"]["n"], "pairs": steps["pairs"]["pairs"],
             "mean_margin": steps["pairs"]["mean_margin"], "global_step": steps["train"]["global_step"],
             "train_loss": steps["train"]["train_loss"], "train_pairs": steps["train"]["train_pairs"],
-            "logged_losses": steps["train"]["logged_losses"], "dev_reward": steps["dev"]["reward"]}
+            "logged_losses": steps["train"]["logged_losses"], "dev_reward": steps["dev"]["reward"],
+            "dev_winrate": steps.get("judge", {}).get("win_rate"),
+            "dev_swap_consistency": steps.get("judge", {}).get("swap_consistency")}
 
 
 def run_round(recipe: DPOIterRecipe, rt: Runtime | None, scorer, k: int, start: str, initial: str, pool: Dataset,
@@ -274,7 +281,7 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
         initial = resolve_model(recipe.model.name_or_path)
         rt = scorer = None
         if state.is_main_process:  # sampling and scoring happen on the main process
-            rt = stack.enter_context(Runtime(recipe.work_dir))
+            rt = stack.enter_context(Runtime(recipe.work_dir, recipe.endpoints(), recipe.server))
             scorer = RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model),
                                                   batch_size=recipe.iter.score_batch_size)
             evaluate_start(recipe, rt, scorer, initial, dev)
@@ -294,6 +301,8 @@ def evaluate_start(recipe: DPOIterRecipe, rt: Runtime, scorer, initial: str, dev
     if not zero.done("dev"):
         zero.mark("dev", reward=dev_reward(recipe, rt, scorer, initial, dev, recipe.work_path / "round-0" / "dev",
                                            "policy-round-0"))
+    if recipe.iter.dev_judge and recipe.iter.dev_judge.reference and not zero.done("judge"):
+        zero.mark("judge", **dev_winrate(recipe, rt, dev, 0))  # the start against an outside reference
 
 
 def choose_and_build(recipe: DPOIterRecipe, rounds: list[dict]) -> Path:
@@ -302,11 +311,13 @@ def choose_and_build(recipe: DPOIterRecipe, rounds: list[dict]) -> Path:
 
     repo_id = recipe.repo_id
     zero = Manifest(recipe.work_path / "round-0", 0)
-    scored = [r for r in rounds if r["dev_reward"] is not None]
-    best = max(scored, key=lambda r: r["dev_reward"])["round"] if scored else rounds[-1]["round"]
-    log.info("best round by mean dev reward: %d (round 0, the starting policy: %s)", best, zero.done("dev")["reward"])
+    table = [{"round": 0, "dev_reward": zero.done("dev")["reward"], "dev_winrate": (zero.done("judge") or {}).get("win_rate")},
+             *rounds]
+    rule = round_rule(recipe)
+    best = choose_round(table, rule)
+    log.info("best round by %s: %d", "the judge's dev win rate" if rule == "judge" else "mean dev reward", best)
     totals = {"train_pairs": sum(r["train_pairs"] for r in rounds), "global_step": sum(r["global_step"] for r in rounds),
-              "rounds": len(rounds), "best_round": best, "logged_losses": [x for r in rounds for x in r["logged_losses"]]}
-    table = [{"round": 0, "dev_reward": zero.done("dev")["reward"]}, *rounds]
+              "rounds": len(rounds), "best_round": best, "selected_by": rule,
+              "logged_losses": [x for r in rounds for x in r["logged_losses"]]}
     return build_policy_folder(recipe, recipe.work_path / f"round-{best}" / "checkpoint", repo_id, rounds=table,
                                report=totals)

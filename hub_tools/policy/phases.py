@@ -50,8 +50,15 @@ def start_policy(recipe: DPOIterRecipe, k: int, initial: str) -> str:
 
 
 def phase_done(recipe: DPOIterRecipe, phase: str, k: int) -> bool:
-    """Whether the manifest of round k records every step of `phase` (and its push, when rounds are pushed)."""
-    steps = STEPS[phase] + (("push",) if phase == "evaluate" and k > 0 and recipe.iter.push_rounds else ())
+    """Whether the manifest of round k records every step of `phase` (its dev judge's verdicts when the recipe
+    has one, and its push when rounds are pushed)."""
+    steps = STEPS[phase]
+    if phase == "evaluate":
+        judge = recipe.iter.dev_judge
+        if judge is not None and (k > 0 or judge.reference):  # round 0 is judged only against an outside reference
+            steps += ("judge",)
+        if k > 0 and recipe.iter.push_rounds:
+            steps += ("push",)
     m = Manifest(recipe.work_path / f"round-{k}", k)
     return all(m.done(step) is not None for step in steps)
 
@@ -77,7 +84,7 @@ def run_phase(recipe: DPOIterRecipe, phase: str, k: int) -> None:
         round_score(recipe, scorer(), k, m)
     else:
         pool, dev = train_speeches(recipe)
-        with Runtime(recipe.work_dir) as rt:
+        with Runtime(recipe.work_dir, recipe.endpoints(), recipe.server) as rt:  # the dev judge's endpoints too
             if phase == "generate":
                 round_generate(recipe, rt, k, start_policy(recipe, k, initial), pool, m)
             elif k == 0:

@@ -10,6 +10,7 @@ under `accelerate launch`; only the main process writes the checkpoint folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,20 @@ from datasets import Dataset
 from ..config import RecipeError, save_resolved
 from ..io import atomic_dir, run_log, write_json
 from ..serving.models import resolve_model
+from ..training.history import copy_tensorboard, save_history
 from ..training.licensing import read_licenses
 from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter, save_tokenizer
 from .config import DPORecipe
 from .data import TRAIN_COLUMNS, dpo_pairs
 from .modeling import load_policy_model
+from .selection import CHECKPOINTS, dev_checkpoints
 
 log = logging.getLogger("psycopref")
 REPORT = "train_results.json"
 
 
 def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *, dev: Dataset | None = None,
-                     reference: str | None = None, trainer_dir: Path | None = None) -> dict[str, Any]:
+                     reference: str | None = None, trainer_dir: Path | None = None, callbacks=None) -> dict[str, Any]:
     """Train DPO on `pairs` from the policy at `start` into the model folder `out` (weights, tokenizer and,
     for LoRA runs from the base, `adapter/`); returns the run's report (also saved as train_results.json)."""
     from trl import DPOTrainer
@@ -44,7 +47,7 @@ def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *
     ref = load_policy_model(recipe.model, reference) if reference else None
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=pairs.select_columns(TRAIN_COLUMNS),
                          eval_dataset=dev.select_columns(TRAIN_COLUMNS) if dev is not None else None,
-                         processing_class=tokenizer,
+                         processing_class=tokenizer, callbacks=callbacks(tokenizer) if callbacks else None,
                          peft_config=recipe.model.lora.build() if recipe.model.lora else None)
     world = trainer.accelerator.num_processes
     log.info("DPO (%s, beta %g) from %s: %d pairs, effective batch %d", recipe.model.method, args.beta, start,
@@ -54,13 +57,15 @@ def train_checkpoint(recipe: DPORecipe, pairs: Dataset, start: str, out: Path, *
     trainer.save_model(str(final))  # every rank: ZeRO-3 / FSDP gather the weights here
     report = _report(recipe, trainer, result, len(pairs), 0 if dev is None else len(dev), world, start, reference)
     if trainer.is_world_process_zero():
-        _save_checkpoint(recipe, final, start, tokenizer, out, report)
+        _save_checkpoint(recipe, final, start, tokenizer, out, report, trainer)
     trainer.accelerator.wait_for_everyone()
     return report
 
 
-def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out: Path, report: dict) -> None:
-    """The trained policy as a plain model folder: LoRA merged into the unquantised starting weights."""
+def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out: Path, report: dict, trainer) -> None:
+    """The trained policy as a plain model folder: LoRA merged into the unquantised starting weights (with
+    `load_best_model_at_end`, the best checkpoint on dev), its log history, the dev checkpoints it was
+    chosen from (checkpoints.json) and any TensorBoard event files."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -76,6 +81,12 @@ def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out:
         model.save_pretrained(tmp)
         save_tokenizer(tokenizer, tmp)  # the chat template in tokenizer_config.json too
         write_json(tmp / REPORT, report)
+        save_history(tmp, trainer.state.log_history)
+        chosen = dev_checkpoints(trainer.state.log_history, trainer.args, trainer.state.best_model_checkpoint,
+                                 trainer.state.global_step)
+        if chosen is not None:
+            write_json(tmp / CHECKPOINTS, chosen)
+        copy_tensorboard(trainer.args.output_dir, tmp)
 
 
 def _report(recipe: DPORecipe, trainer, result, n_train: int, n_dev: int, world: int, start: str,
@@ -114,11 +125,16 @@ def train_dpo(recipe: DPORecipe) -> Path:
     recipe.dpo_config()  # TRL's own checks before minutes of loading
     if PartialState().is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
-    with run_log(recipe.work_dir):
+    with run_log(recipe.work_dir), contextlib.ExitStack() as stack:
         pairs = dpo_pairs(recipe.data, recipe.seed)
         checkpoint = recipe.work_path / "checkpoint"
+        callbacks = None
+        if recipe.dev_judge is not None:  # the judge's dev win rate at every evaluation
+            from .dev_judge import judge_callbacks
+
+            callbacks = judge_callbacks(recipe, len(pairs["dev"]), stack)
         train_checkpoint(recipe, pairs["train"], resolve_model(recipe.model.name_or_path), checkpoint,
-                         dev=pairs["dev"] if len(pairs["dev"]) else None)
+                         dev=pairs["dev"] if len(pairs["dev"]) else None, callbacks=callbacks)
         if PartialState().is_main_process:
             build_policy_folder(recipe, checkpoint, repo_id)
     log.info("policy folder: %s", recipe.model_dir)

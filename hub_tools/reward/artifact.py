@@ -4,6 +4,7 @@
   tokenizer files, chat_template.jinja  the chat template the model was trained through, with its pad token
   adapter/                              LoRA / QLoRA runs: the adapter itself (base_model_name_or_path = Hub id)
   train_results.json                    data sizes, steps, losses of the run
+  log_history.json, runs/               the trainer's logged metrics (the card's curves); TensorBoard events
   eval_results.json, figures/           after `psycopref reward eval`
   recipe.yaml                           the resolved recipe (public: no local folders)
   README.md                             the model card (cards/reward_model_card.md)
@@ -25,6 +26,7 @@ from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
 from ..kinds import RECIPE_FILE
 from ..serving.models import resolve_model
+from ..training.history import copy_tensorboard, save_history
 from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter, save_tokenizer
 from .card import EVAL_RESULTS, TRAIN_RESULTS, write_card
 from .config import RewardRecipe
@@ -35,8 +37,10 @@ LABEL = "reward"  # the one output's name in config.json (shown by the text-clas
 log = logging.getLogger("psycopref")
 
 
-def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict[str, Any], repo_id: str) -> Path:
-    """Build <work_dir>/reward_model from the trainer's final save `final` (weights or adapter)."""
+def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict[str, Any], repo_id: str,
+                      trainer=None) -> Path:
+    """Build <work_dir>/reward_model from the trainer's final save `final` (weights or adapter), with the
+    `trainer`'s log history (the card's curves) and TensorBoard event files."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -56,6 +60,9 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
         save_tokenizer(tokenizer, tmp)  # the chat template in tokenizer_config.json too
         write_text(tmp / RECIPE_FILE, yaml.safe_dump(recipe.public(), sort_keys=False, allow_unicode=True))
         write_json(tmp / TRAIN_RESULTS, report)
+        if trainer is not None:
+            save_history(tmp, trainer.state.log_history)
+            copy_tensorboard(trainer.args.output_dir, tmp)
         write_card(recipe, tmp, repo_id)
     return recipe.model_dir
 

@@ -20,6 +20,7 @@ from ..hub.figures import new_figure, save_figure
 from ..io import read_json
 from ..kinds import RECIPE_FILE
 from ..training.card import METHODS, training_rows
+from ..training.curves import reward_curves
 from ..training.licensing import license_statement, model_license
 from .config import RewardRecipe
 
@@ -43,6 +44,7 @@ def write_card(recipe: RewardRecipe, folder: Path, repo_id: str) -> Path:
     evals = read_json(Path(folder) / EVAL_RESULTS)
     figure = reliability_figure(folder, evals["reliability"], evals["ece_bins"]) if evals else None
     card_data, context = card_context(recipe, train, evals, repo_id, figure)
+    context["curves"] = reward_curves(folder)
     path = Path(folder) / "README.md"
     render_card("model", card_data, TEMPLATE, context).save(path)
     return path

@@ -65,7 +65,7 @@ def train_reward(recipe: RewardRecipe) -> Path:
         trainer.save_model(str(final))  # every rank: ZeRO-3 / FSDP gather the weights here
         report = train_report(recipe, trainer, result, pairs, world, dropped)
         if trainer.is_world_process_zero():
-            save_model_folder(recipe, final, tokenizer, report, repo_id)
+            save_model_folder(recipe, final, tokenizer, report, repo_id, trainer)
         trainer.accelerator.wait_for_everyone()
     log.info("reward model folder: %s", recipe.model_dir)
     return recipe.model_dir

@@ -106,7 +106,7 @@ def load_pairs(cfg: DataSection, seed: int = 42) -> DatasetDict:
     if not len(train) or not len(test):
         raise DataError(f"data.path {cfg.path!r}: train has {len(train)} and test {len(test)} pairs; both need some")
     held = dev_speeches(train["ID"], cfg.dev_fraction, seed)
-    dev = train.filter(lambda ex: ex["ID"] in held, desc="Dev split")
+    dev = _subset(train.filter(lambda ex: ex["ID"] in held, desc="Dev split"), cfg.max_dev_pairs, seed)
     train = _subset(train.filter(lambda ex: ex["ID"] not in held, desc="Train split"), cfg.max_train_pairs, seed)
     if cfg.helpsteer2 is not None:
         from datasets import concatenate_datasets

@@ -82,6 +82,7 @@ class DataSection(Strict):
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out (by speech ID, so no speech is in both) as the dev set for temperature scaling and TRL's eval; 0 disables both.")
     max_train_pairs: int | None = Field(None, ge=0, description="Seeded subset of the PsyCoPref train pairs (after the dev split); null keeps all; 0 trains on HelpSteer2 pairs alone (the HelpSteer2-only ablations; needs helpsteer2.count).")
     max_test_pairs: int | None = Field(None, ge=1, description="Seeded subset of the test pairs to evaluate; null keeps all.")
+    max_dev_pairs: int | None = Field(None, ge=1, description="Seeded subset of the dev pairs (quick runs: each evaluation during training reads them all); the held-out speeches stay out of train either way; null keeps all.")
     helpsteer2: HelpSteer2Section | None = Field(None, description="Mix HelpSteer2 preference pairs into train (null: PsyCoPref only, as in the paper).")
 
     @property

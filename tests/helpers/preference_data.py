@@ -34,11 +34,14 @@ def make_pairs(n_speeches: int, seed: int) -> list[dict]:
     return rows
 
 
-def write_pairs_repo(root: Path, n_train: int = 24, n_test: int = 10) -> Path:
-    """A dataset repo folder at `root`: configs `pairs` (message lists) and `default` (release strings)."""
+def write_pairs_repo(root: Path, n_train: int = 24, n_test: int = 10, flip: set[str] = frozenset()) -> Path:
+    """A dataset repo folder at `root`: configs `pairs` (message lists) and `default` (release strings);
+    the train pairs of the speech IDs in `flip` prefer the curt answer instead."""
     from datasets import Dataset
 
-    splits = {"train": make_pairs(n_train, seed=1), "test": make_pairs(n_test, seed=2)}
+    train = [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} if r["ID"] in flip else r
+             for r in make_pairs(n_train, seed=1)]
+    splits = {"train": train, "test": make_pairs(n_test, seed=2)}
     configs = []
     for name, folder in (("default", "data"), ("pairs", "pairs")):
         files = []

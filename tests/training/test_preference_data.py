@@ -40,6 +40,10 @@ def test_work_dir_pairs_folder_and_subsets(pairs_repo, tmp_path):
     load_dataset(str(pairs_repo), "pairs").save_to_disk(str(tmp_path / "pairs"))
     dd = load_pairs(DataSection(path=str(tmp_path / "pairs"), dev_fraction=0.1, max_train_pairs=7, max_test_pairs=5))
     assert len(dd["train"]) == 7 and len(dd["test"]) == 5
+    full = load_pairs(DataSection(path=str(tmp_path / "pairs"), dev_fraction=0.25))
+    capped = load_pairs(DataSection(path=str(tmp_path / "pairs"), dev_fraction=0.25, max_dev_pairs=3))
+    assert len(full["dev"]) > 3 and len(capped["dev"]) == 3 and set(capped["dev"]["ID"]) <= set(full["dev"]["ID"])
+    assert capped["train"]["ID"] == full["train"]["ID"]  # the held-out speeches stay out of train
 
 
 def test_pairs_without_speech_ids_are_grouped_by_prompt(pairs_repo, tmp_path):
