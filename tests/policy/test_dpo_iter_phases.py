@@ -60,3 +60,27 @@ def test_the_train_phase_takes_the_launcher_and_a_failed_phase_says_where_to_res
     monkeypatch.setattr(phases.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 3))
     with pytest.raises(StageError, match=r"round 0, phase evaluate failed \(exit 3\).*rerun the same command"):
         phases.run_phases(recipe)
+
+
+def test_the_evaluate_phase_is_done_only_when_the_dev_judge_has_judged(tiny_base, tiny_reward, pairs_repo,  # noqa: F811
+                                                                       tmp_path):
+    from hub_tools.config import validate
+    from hub_tools.policy.config import DevJudgeSection
+    from hub_tools.policy.iterate import Manifest
+
+    plain = iter_recipe(tiny_base, tiny_reward, pairs_repo, tmp_path / "work", rounds=1)
+    judge = {"judge": {"endpoint": {"backend": "fake-judge", "model": "judge"}}}
+
+    def judged(**extra):
+        section = validate(DevJudgeSection, {**judge, **extra})
+        return plain.model_copy(update={"iter": plain.iter.model_copy(update={"dev_judge": section})})
+
+    m = Manifest(tmp_path / "work" / "round-1", 1)
+    m.mark("dev", reward=0.1)
+    assert phases.phase_done(plain, "evaluate", 1)  # no judge: the dev reward is the whole phase
+    assert not phases.phase_done(judged(), "evaluate", 1)  # a judge added later: the phase runs again for it
+    m.mark("judge", win_rate=0.5)
+    assert phases.phase_done(judged(), "evaluate", 1)
+    Manifest(tmp_path / "work" / "round-0", 0).mark("dev", reward=0.0)
+    assert phases.phase_done(judged(), "evaluate", 0)  # the start is judged only against an outside reference
+    assert not phases.phase_done(judged(reference={"name": "gpt-4o", "backend": "fake-judge", "model": "reference"}), "evaluate", 0)
