@@ -164,3 +164,29 @@ def test_the_space_config_it_writes_validates_and_names_the_published_models(dem
     assert [p.model for p in cfg.policies[1:]] == [str(demo["models"]["dpo"]), str(demo["models"]["dpo-iter"])]
     assert cfg.reward.model == str(demo["models"]["reward"])
     assert f"psycopref space run --config {demo['work'] / 'space.yaml'}" in demo["stdout"]
+
+
+def test_the_policies_record_their_candidates_on_dev_and_every_card_draws_its_curves(demo):
+    """Offline DPO evaluates at least two checkpoints on dev and publishes the chosen one; DPO-Iter records the
+    judge's dev win rate and the mean dev reward per round and says which rule chose; every model card shows
+    its training curves (issue: selection on dev, training curves on the demo too)."""
+    import json
+
+    dpo, it = demo["models"]["dpo"], demo["models"]["dpo-iter"]
+    checkpoints = json.loads((dpo / "checkpoints.json").read_text())
+    rows = checkpoints["checkpoints"]
+    assert len(rows) >= 2 and sum(r["chosen"] for r in rows) == 1
+    assert all("accuracy" in r and "margin" in r for r in rows), rows[0]
+    assert next(r["step"] for r in rows if r["chosen"]) == checkpoints["chosen_step"]
+    rounds = json.loads((it / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == list(range(len(rounds))) and len(rounds) >= 2
+    assert all(r["dev_reward"] is not None for r in rounds)
+    assert all(0 <= r["dev_winrate"] <= 1 for r in rounds[1:])  # the judge's verdict on every trained round
+    report = json.loads((it / "train_results.json").read_text())
+    assert report["selected_by"] == "judge" and report["best_round"] in [r["round"] for r in rounds]
+    for step, folder in demo["models"].items():
+        card = (folder / "README.md").read_text()
+        assert "figures/training_curves.png" in card, step
+        assert (folder / "figures" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", step
+        assert json.loads((folder / "log_history.json").read_text())["log_history"], step
+    assert "figures/rounds.png" in (it / "README.md").read_text()
