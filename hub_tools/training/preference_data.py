@@ -37,7 +37,7 @@ class DataError(PsycoprefError, ValueError):
 
 
 def _read(cfg: DataSection) -> DatasetDict:
-    raw = read_dataset(cfg.path, cfg.config, f"data.path {cfg.path!r}", DataError)
+    raw = read_dataset(cfg.path, cfg.config, f"data.path {cfg.path!r}", DataError, cfg.revision)
     if not isinstance(raw, DatasetDict):
         raise DataError(f"data.path {cfg.path!r} holds one table, not splits: expected {cfg.train_split!r} and "
                         f"{cfg.test_split!r}")
