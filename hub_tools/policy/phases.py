@@ -106,6 +106,7 @@ def run_phases(recipe: DPOIterRecipe, launcher: str | None = None) -> Path:
     the best round's pushable folder, built here; returns it."""
     recipe.repo_id  # noqa: B018  (a recipe that cannot name its repo fails before any round)
     recipe.dpo_config()
+    recipe = recipe.pinned()  # every phase process reads the Hub inputs at the commits pinned here
     resolved = save_resolved(recipe, recipe.work_path / RESOLVED)
     plan = [("evaluate", 0)] + [(phase, k) for k in range(1, recipe.iter.rounds + 1) for phase in PHASES]
     for phase, k in plan:

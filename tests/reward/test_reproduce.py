@@ -70,8 +70,8 @@ def test_the_published_recipe_reproduces_the_model_elsewhere(tiny_base, pairs_re
     assert rerun == original
 
 
-def reward_cli(recipe: str, cwd, env, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub_tools.cli", "reward", "train", recipe, *overrides], cwd=cwd,
+def reward_cli(recipe: str, cwd, env, *overrides: str, verb: str = "train") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub_tools.cli", "reward", verb, recipe, *overrides], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -102,6 +102,8 @@ def test_hub_inputs_are_pinned_to_the_commit_read_and_reproduced_after_main_move
                    "push_folder(sys.argv[1], 'test-org/TinyPref', 'dataset', hub_dir=None)",
                    hub.env(tmp_path / "home-a"), str(bigger))
         assert repos[("dataset", "test-org/TinyPref")].branches["main"] != first  # main moved on
+        proc = reward_cli("recipe.yaml", here, hub.env(tmp_path / "home-a"), verb="eval")  # the unpinned recipe
+        assert proc.returncode == 0, proc.stderr[-3000:]
         shutil.copy2(folder / "recipe.yaml", elsewhere / "recipe.yaml")
         proc = reward_cli("recipe.yaml", elsewhere, hub.env(tmp_path / "home-b"))  # another machine, empty cache
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -115,6 +117,8 @@ def test_hub_inputs_are_pinned_to_the_commit_read_and_reproduced_after_main_move
                for f in (folder, rerun, elsewhere / "latest" / "reward_model")]
     pairs = [r["train_pairs"] + r["dev_pairs"] for r in results]
     assert pairs[0] == pairs[1] < pairs[2]  # (b) the first commit's pairs, though main has more
+    evaluated = json.loads((folder / "eval_results.json").read_text())["calibrated"]["dev_pairs"]
+    assert evaluated == results[0]["dev_pairs"] != results[2]["dev_pairs"]  # eval reads the commit trained on
     assert results[1]["logged_losses"] == pytest.approx(results[0]["logged_losses"], abs=1e-5)
     again = yaml.safe_load((rerun / "recipe.yaml").read_text())
     assert again == published  # the same commits recorded again
