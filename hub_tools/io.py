@@ -117,8 +117,10 @@ def need(work_dir: str | Path, name: str, produced_by: str) -> Path:
     return path
 
 
-def load_repo_dataset(path: str | Path, config: str | None = None, split: str | None = None):
-    """`datasets.load_dataset` of a dataset repo: a Hub id, or a local folder such as the Hub mirror.
+def load_repo_dataset(path: str | Path, config: str | None = None, split: str | None = None,
+                      revision: str | None = None):
+    """`datasets.load_dataset` of a dataset repo: a Hub id (at `revision`; null: main), or a local folder such
+    as the Hub mirror.
 
     datasets caches a local folder's parquet by the folder's name and the config, not by the files'
     content, so a folder rebuilt in place (or another build with the same name) would be served stale
@@ -130,11 +132,12 @@ def load_repo_dataset(path: str | Path, config: str | None = None, split: str | 
         # no_checks: the split sizes datasets recorded for the previous build are not this build's
         return load_dataset(str(local), config, split=split, download_mode="force_redownload",
                             verification_mode="no_checks")
-    return load_dataset(str(path), config, split=split)
+    return load_dataset(str(path), config, split=split, revision=revision)
 
 
-def read_dataset(path: str, config: str | None, what: str, error: type[Exception]):
-    """A `save_to_disk` folder (Dataset or DatasetDict), else `config` of a dataset repo folder or Hub id.
+def read_dataset(path: str, config: str | None, what: str, error: type[Exception], revision: str | None = None):
+    """A `save_to_disk` folder (Dataset or DatasetDict), else `config` of a dataset repo folder or Hub id (at
+    `revision`).
 
     Any failure to read it (a missing or empty folder, a broken parquet file or card, no such config, the
     Hub out of reach) is `error` with one line starting with `what`; the cause stays chained for -v."""
@@ -144,7 +147,7 @@ def read_dataset(path: str, config: str | None, what: str, error: type[Exception
     try:
         if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
             return load_from_disk(str(local))
-        return load_repo_dataset(local if local.exists() else path, config)
+        return load_repo_dataset(local if local.exists() else path, config, revision=revision)
     except Exception as err:  # datasets, pyarrow, fsspec, yaml, HTTP: the reader's own errors, all input problems
         raise error(f"{what} (config {config!r}) cannot be read: {' '.join(str(err).split())}") from err
 

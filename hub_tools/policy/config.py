@@ -112,6 +112,7 @@ class IterSection(Strict):
     rounds: int = Field(4, ge=1, description="Rounds of sample -> score -> pair -> DPO (paper: 1,600 steps in all at batch 64).")
     speeches_per_round: int = Field(6400, ge=1, description="Train speeches sampled each round (paper: 6,400), seeded by the round.")
     reward_model: str = Field(..., description="The reward model folder (or Hub id) that scores the samples (paper: the reward model of the same size).")
+    reward_model_revision: str | None = Field(None, description="Branch, tag or commit of a Hub id reward_model (null: main). A run pins it to the commit it reads and the published recipe records that sha; a local folder has no commit (null).")
     min_margin: float = Field(0.0, ge=0, description="Keep a speech's (best, worst) pair only when their rewards differ by at least this.")
     reference: Literal["initial", "previous"] = Field("initial", description="DPO reference model of each round: the initial policy, or the policy the round starts from.")
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of train speeches held out as the dev set (paper: 10%), answered after every round; the best round is published: by the dev judge's win rate when `dev_judge` is set, else by mean dev reward.")
@@ -120,6 +121,12 @@ class IterSection(Strict):
     score_batch_size: int = Field(16, ge=1, description="Sequences per reward-model batch.")
     generation: GenerationSection = Field(default_factory=GenerationSection, description="Sampling from the current policy.")
     push_rounds: bool = Field(False, description="Push every round's checkpoint to its own branch (round-1, round-2, ...) of the policy repo, and the best to main.")
+
+    def reward_model_folder(self) -> str:
+        """The folder or id the reward model loads from (a pinned Hub model: its snapshots/<sha> folder)."""
+        from ..serving.models import resolve_model
+
+        return resolve_model(self.reward_model, self.reward_model_revision)
 
 
 class DPOIterRecipe(DPORecipe):
@@ -132,6 +139,14 @@ class DPOIterRecipe(DPORecipe):
         return self.iter.dev_judge
 
     suffix: ClassVar[str] = "DPO-Iter"
+
+    def pinned(self):
+        """As any model's, and the reward model read from the Hub pinned too (`iter.reward_model_revision`)."""
+        from ..hub.revisions import pin
+
+        recipe = super().pinned()
+        sha = pin(self.iter.reward_model, self.iter.reward_model_revision, "model", "iter.reward_model_revision")
+        return recipe.model_copy(update={"iter": recipe.iter.model_copy(update={"reward_model_revision": sha})})
 
     def holds_reference(self) -> bool:
         """As DPO's, and also with LoRA when later rounds refer to the initial policy (`iter.reference:

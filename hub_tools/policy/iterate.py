@@ -30,7 +30,6 @@ from ..generate.config import GenerateConfig
 from ..generate.stage import run_generate
 from ..io import PAIRS, RESPONSES, SPEECHES, load_stage, read_json, run_log, save_atomic, write_json
 from ..pairs.build import best_and_worst
-from ..serving.models import resolve_model
 from ..serving.runtime import Runtime
 from ..training.preference_data import dev_speeches, load_pairs
 from .config import DPOIterRecipe
@@ -273,16 +272,17 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
     if recipe.model.base_hub_id is None:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
     recipe.dpo_config()
+    recipe = recipe.pinned()  # Hub inputs read at one commit, recorded in the published recipe
     state = PartialState()
     if state.is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
     with run_log(recipe.work_dir), contextlib.ExitStack() as stack:
         pool, dev = train_speeches(recipe)
-        initial = resolve_model(recipe.model.name_or_path)
+        initial = recipe.model.resolved()
         rt = scorer = None
         if state.is_main_process:  # sampling and scoring happen on the main process
             rt = stack.enter_context(Runtime(recipe.work_dir, recipe.endpoints(), recipe.server))
-            scorer = RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model),
+            scorer = RewardScorer.from_pretrained(recipe.iter.reward_model_folder(),
                                                   batch_size=recipe.iter.score_batch_size)
             evaluate_start(recipe, rt, scorer, initial, dev)
         rounds, start = [], initial

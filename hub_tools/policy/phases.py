@@ -66,17 +66,16 @@ def phase_done(recipe: DPOIterRecipe, phase: str, k: int) -> bool:
 def run_phase(recipe: DPOIterRecipe, phase: str, k: int) -> None:
     """One phase of round k in this process, opening only what it needs (a Runtime, the reward model)."""
     from ..reward.score import RewardScorer
-    from ..serving.models import resolve_model
     from ..serving.runtime import Runtime
 
     if phase not in PHASES or not 0 <= k <= recipe.iter.rounds or (k == 0 and phase != "evaluate"):
         raise RecipeError(f"no phase {phase!r} of round {k}: phases are {', '.join(PHASES)} of rounds 1.."
                           f"{recipe.iter.rounds}, and evaluate of round 0 (the starting policy)")
-    initial = resolve_model(recipe.model.name_or_path)
+    initial = recipe.model.resolved()
     m = Manifest(recipe.work_path / f"round-{k}", k)
 
     def scorer():
-        return RewardScorer.from_pretrained(resolve_model(recipe.iter.reward_model), batch_size=recipe.iter.score_batch_size)
+        return RewardScorer.from_pretrained(recipe.iter.reward_model_folder(), batch_size=recipe.iter.score_batch_size)
 
     if phase == "train":
         round_train(recipe, k, start_policy(recipe, k, initial), initial)
@@ -107,6 +106,7 @@ def run_phases(recipe: DPOIterRecipe, launcher: str | None = None) -> Path:
     the best round's pushable folder, built here; returns it."""
     recipe.repo_id  # noqa: B018  (a recipe that cannot name its repo fails before any round)
     recipe.dpo_config()
+    recipe = recipe.pinned()  # every phase process reads the Hub inputs at the commits pinned here
     resolved = save_resolved(recipe, recipe.work_path / RESOLVED)
     plan = [("evaluate", 0)] + [(phase, k) for k in range(1, recipe.iter.rounds + 1) for phase in PHASES]
     for phase, k in plan:

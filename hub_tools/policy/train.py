@@ -20,7 +20,6 @@ from datasets import Dataset
 
 from ..config import RecipeError, save_resolved
 from ..io import atomic_dir, run_log, write_json
-from ..serving.models import resolve_model
 from ..training.history import copy_tensorboard, save_history
 from ..training.licensing import read_licenses
 from ..training.modeling import ADAPTER_DIR, copy_adapter, load_tokenizer, merge_adapter, save_tokenizer
@@ -73,7 +72,7 @@ def _save_checkpoint(recipe: DPORecipe, final: Path, start: str, tokenizer, out:
         tmp.mkdir()
         if recipe.model.lora is not None:
             model = merge_adapter(load_policy_model(recipe.model, start, for_training=False), final)
-            if start == resolve_model(recipe.model.name_or_path):  # an adapter of the published base
+            if start == recipe.model.resolved():  # an adapter of the published base
                 copy_adapter(final, tmp / ADAPTER_DIR, recipe.model.base_hub_id)
         else:
             model = AutoModelForCausalLM.from_pretrained(str(final), dtype=getattr(torch, recipe.model.save_dtype))
@@ -111,7 +110,7 @@ def _report(recipe: DPORecipe, trainer, result, n_train: int, n_dev: int, world:
         "logged_losses": pick("loss"),
         "reward_margins": pick("rewards/margins"),
         "reference": "given" if reference else "starting policy",
-        "licenses": read_licenses(recipe, resolve_model(recipe.model.name_or_path)),  # the card's licence
+        "licenses": read_licenses(recipe, recipe.model.resolved()),  # the card's licence
     }
 
 
@@ -123,6 +122,7 @@ def train_dpo(recipe: DPORecipe) -> Path:
     if recipe.model.base_hub_id is None:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
     recipe.dpo_config()  # TRL's own checks before minutes of loading
+    recipe = recipe.pinned()  # Hub inputs read at one commit, recorded in the published recipe
     if PartialState().is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
     with run_log(recipe.work_dir), contextlib.ExitStack() as stack:
@@ -133,7 +133,7 @@ def train_dpo(recipe: DPORecipe) -> Path:
             from .dev_judge import judge_callbacks
 
             callbacks = judge_callbacks(recipe, len(pairs["dev"]), stack)
-        train_checkpoint(recipe, pairs["train"], resolve_model(recipe.model.name_or_path), checkpoint,
+        train_checkpoint(recipe, pairs["train"], recipe.model.resolved(), checkpoint,
                          dev=pairs["dev"] if len(pairs["dev"]) else None, callbacks=callbacks)
         if PartialState().is_main_process:
             build_policy_folder(recipe, checkpoint, repo_id)

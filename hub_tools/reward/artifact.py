@@ -25,7 +25,6 @@ import yaml
 from ..hub.push import PushResult, push_folder
 from ..io import atomic_dir, need, write_json, write_text
 from ..kinds import RECIPE_FILE
-from ..serving.models import resolve_model
 from ..training.history import copy_tensorboard, save_history
 from ..training.modeling import ADAPTER_DIR, copy_adapter, merge_adapter, save_tokenizer
 from .card import EVAL_RESULTS, TRAIN_RESULTS, write_card
@@ -47,7 +46,7 @@ def save_model_folder(recipe: RewardRecipe, final: Path, tokenizer, report: dict
     with atomic_dir(recipe.model_dir) as tmp:
         tmp.mkdir()
         if recipe.model.lora is not None:
-            base = load_reward_model(recipe, resolve_model(recipe.model.name_or_path), tokenizer.pad_token_id,
+            base = load_reward_model(recipe, recipe.model.resolved(), tokenizer.pad_token_id,
                                      for_training=False)
             model = merge_adapter(base, final)
             copy_adapter(final, tmp / ADAPTER_DIR, recipe.model.base_hub_id)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ..io import need, run_log, write_json
-from ..training.preference_data import load_pairs, response_text
+from ..training.preference_data import as_trained, load_pairs, response_text
 from .baselines import pair_margins, score_baselines
 from .card import EVAL_RESULTS, write_card
 from .config import RewardRecipe
@@ -50,7 +50,7 @@ def evaluate_reward(recipe: RewardRecipe) -> dict[str, Any]:
     repo_id = recipe.repo_id
     bins = recipe.eval.ece_bins
     with run_log(recipe.work_dir):
-        pairs = load_pairs(recipe.data, recipe.seed)
+        pairs = load_pairs(as_trained(recipe.data, folder), recipe.seed)
         test, dev = pairs["test"], pairs["dev"]
         scorer = RewardScorer.from_pretrained(folder, batch_size=recipe.eval.batch_size,
                                               max_batch_tokens=recipe.eval.max_batch_tokens)

