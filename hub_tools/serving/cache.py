@@ -1,6 +1,6 @@
 """On-disk cache of model calls, so a killed stage resumes without repeating a paid call.
 
-Each finished call is committed to SQLite (WAL journal) the moment it returns, keyed by a hash of
+Each finished call is committed to SQLite (WAL journal, safe for several processes) the moment it returns, keyed by a hash of
 everything that determines the answer (who was asked, the messages, the parameters, the schema and
 an attempt number). A kill loses at most the calls in flight; nothing finished is ever lost.
 The same table is the token ledger: every row holds prompt/completion tokens and its cost estimate.
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Completion
+
+BUSY_TIMEOUT_S = 120.0  # how long a write waits for another process's (WAL: one writer at a time, readers never wait)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -47,7 +49,8 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # several processes may share the file (data-parallel workers): a writer waits its turn (busy timeout)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
