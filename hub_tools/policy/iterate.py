@@ -287,6 +287,9 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
     if recipe.model.base_hub_id is None:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
     recipe.dpo_config()
+    if recipe.iter.generation.data_parallel_size > 1 or recipe.iter.score_data_parallel_size > 1:
+        log.warning("iter data_parallel_size settings: data-parallel workers run in phased runs only (--phases, "
+                    "--phase); this run samples and scores in one process")
     state = PartialState()
     if state.is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")

@@ -1,10 +1,14 @@
 """DPO-Iter as phases that own the GPUs in turn, each in a process of its own.
 
 A round is four phases: `generate` (the current policy's K answers per speech: in-process vLLM over the
-machine's GPUs, `tensor_parallel_size` in `iter.generation.params`, or transformers), `score` (the reward
-model over every answer, batched by length; then the best/worst pairs), `train` (DPO, under `accelerate
-launch` on every GPU when a launcher is given) and `evaluate` (the new checkpoint on the dev set, its Hub
-branch). Before round 1, `evaluate` of round 0 measures the starting policy. Each phase runs the same
+machine's GPUs, or transformers), `score` (the reward model over every answer, batched by length; then the
+best/worst pairs), `train` (DPO, under `accelerate launch` on every GPU when a launcher is given) and
+`evaluate` (the new checkpoint on the dev set, its Hub branch). Generate uses the GPUs tensor-parallel
+(`tensor_parallel_size` in `iter.generation.params`: one engine over them), data-parallel
+(`iter.generation.data_parallel_size` engines, each a worker process on its own GPUs answering a share of
+the speeches into the call cache) or both; score runs `iter.score_data_parallel_size` workers, one GPU each
+(`workers.py`). The phase starts its workers, waits for them, then does its own step, which finds their
+work done: the same responses, scores and manifest as one process. Before round 1, `evaluate` of round 0 measures the starting policy. Each phase runs the same
 functions as the in-process loop of `iterate.train_dpo_iter`, reads and writes the same round folders and
 manifests, and ends with its process, so its memory (the vLLM engine, the reward model, the training
 state) is free before the next phase starts. A phase whose steps the manifest records as done is skipped:
@@ -12,6 +16,7 @@ a run resumes at any phase boundary.
 
     psycopref policy dpo-iter RECIPE --phases [--train-launcher "accelerate launch ..."]   every round, every phase
     psycopref policy dpo-iter RECIPE --phase generate --round 3                            one phase, in this process
+    psycopref policy dpo-iter RECIPE --phase generate --round 3 --shard 1/8                its worker 1 of 8 (started by it)
 """
 
 from __future__ import annotations
