@@ -71,6 +71,23 @@ class ResponseCache:
                  completion.finish_reason, cost_usd, seconds, completion.created_at),
             )
 
+    def put_many(self, rows: list[tuple[str, str, Completion, float, float]]) -> None:
+        """Several (key, stage, completion, cost_usd, seconds) in one transaction: an engine batch takes the
+        write lock once, not once per answer, when other processes write to the same file."""
+        now = time.time()
+        for _, _, c, _, _ in rows:
+            c.created_at = c.created_at or now
+        values = [(key, stage, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason, cost, secs, c.created_at)
+                  for key, stage, c, cost, secs in rows]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)", values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def call(self, parts: dict[str, Any], stage: str, fn: Callable[[], Completion],
              price: Callable[[Completion], float] | None = None) -> tuple[Completion, bool]:
         """Return (completion, was_cached): the cached answer, or call `fn` and store it at once."""

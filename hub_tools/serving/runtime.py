@@ -163,8 +163,9 @@ class Runtime(contextlib.AbstractContextManager):
             done = self.backend(endpoint).chat_many([ChatRequest(calls[i]["messages"], parts[i]["params"], parts[i]["schema"])
                                       for i in batch])
             seconds = (time.perf_counter() - start) / max(1, len(batch))  # the batch's time, shared out
-            for i, completion in zip(batch, done, strict=True):
-                self.cache.put(keys[i], stage, completion, price(completion) if price else 0.0, seconds)
+            self.cache.put_many([(keys[i], stage, completion, price(completion) if price else 0.0, seconds)
+                                 for i, completion in zip(batch, done, strict=True)])
+            for i, completion in zip(batch, done):
                 results[i] = (completion, False)
             if on_done is not None:
                 on_done(len(batch))
