@@ -12,6 +12,8 @@ The old names (`train-dpo`, `train-dpo-iter`, `eval-policy`, `push-policy`) stil
 
 from __future__ import annotations
 
+import argparse
+
 from ..commands import apply_target_flags, group, rename
 from ..config import load_any, parse_overrides
 from ..hub.push import report
@@ -38,7 +40,7 @@ def _cmd(args, extra: list[str]) -> int:
     elif args.phase is not None:  # one phase of one round, in this process (a cluster script's step)
         from .phases import run_phase
 
-        run_phase(load_any(args.recipe, overrides, kind="dpo-iter"), args.phase, args.round)
+        run_phase(load_any(args.recipe, overrides, kind="dpo-iter"), args.phase, args.round, args.shard)
     elif args.phases:
         from .phases import run_phases
 
@@ -48,6 +50,13 @@ def _cmd(args, extra: list[str]) -> int:
 
         print(train_dpo_iter(load_any(args.recipe, overrides, kind="dpo-iter")))
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 0 <= I < N")
+    return int(i), int(n)
 
 
 def add_cli(sub) -> None:
@@ -63,6 +72,8 @@ def add_cli(sub) -> None:
     it.add_argument("--phase", choices=("generate", "score", "train", "evaluate"), default=None,
                     help="run one phase of one round (--round) in this process, e.g. from a cluster script")
     it.add_argument("--round", type=int, default=1, help="with --phase: the round (0: evaluate the starting policy)")
+    it.add_argument("--shard", type=_shard, default=None, metavar="I/N", help="with --phase generate or score: run as "
+                    "its data-parallel worker I of N (the phase starts its workers itself)")
     policy.recipe_verb("eval", "win rates against a reference model (paper Table 2)", _cmd, "eval recipe YAML (recipes/<model>/eval/config_*.yaml)")
     policy.recipe_verb("push", "publish a policy folder (Hub or local mirror)", _cmd,
                        "policy recipe YAML (recipes/<model>/dpo/ or dpo-iter/config_*.yaml)", push=True)

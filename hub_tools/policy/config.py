@@ -97,6 +97,7 @@ class GenerationSection(Strict):
     params: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.8, "top_p": 0.95, "max_tokens": 512},
                                    description="Decoding parameters of the samples (temperature, top_p, max_tokens, ...); each sample gets its own seed.")
     concurrency: int = Field(1, ge=1, description="Generation requests in flight at once.")
+    data_parallel_size: int = Field(1, ge=1, description="Phased runs (--phases, --phase generate): engine replicas, each a worker process of its own on `tensor_parallel_size` GPUs (pinned with CUDA_VISIBLE_DEVICES) answering every N-th speech of the round into the shared call cache; e.g. 8 on a node of 8 GPUs for a policy that fits one. 1: one engine in the phase's process.")
 
     @field_validator("backend")
     @classmethod
@@ -119,6 +120,7 @@ class IterSection(Strict):
     dev_limit: int | None = Field(None, ge=1, description="Answer at most this many dev speeches per round (quick runs).")
     dev_judge: DevJudgeSection | None = Field(None, description="Choose the published round by a pairwise judge's swap-consistent dev win rate (recommended: the reward model the rounds were trained against rewards its own hacks); null: by mean dev reward. Both numbers go to rounds.json and the card.")
     score_batch_size: int = Field(16, ge=1, description="Sequences per reward-model batch.")
+    score_data_parallel_size: int = Field(1, ge=1, description="Phased runs (--phases, --phase score): reward-model worker processes, one GPU each (CUDA_VISIBLE_DEVICES), each scoring every N-th batch of the one-process batch plan, so the rewards are identical to one process's. 1: the phase's own process scores.")
     generation: GenerationSection = Field(default_factory=GenerationSection, description="Sampling from the current policy.")
     push_rounds: bool = Field(False, description="Push every round's checkpoint to its own branch (round-1, round-2, ...) of the policy repo, and the best to main.")
 

@@ -99,12 +99,16 @@ def sample_round(pool: Dataset, n: int, seed: int, round_no: int) -> Dataset:
     return pool.select(picked)
 
 
-def score_responses(scorer, speeches: Dataset, responses: Dataset) -> Dataset:
-    """The reward of every response: [user: speech, assistant: response] through the reward model."""
+def answer_conversations(speeches: Dataset, responses: Dataset) -> list[list[dict]]:
+    """What the reward model reads for each response: [user: speech, assistant: response]."""
     text = dict(zip(speeches["id"], speeches["text"]))
-    convs = [[{"role": "user", "content": text[r["speech_id"]]}, {"role": "assistant", "content": r["response"]}]
-             for r in responses]
-    rewards = scorer.score(convs, desc="scoring samples")
+    return [[{"role": "user", "content": text[r["speech_id"]]}, {"role": "assistant", "content": r["response"]}]
+            for r in responses]
+
+
+def score_responses(scorer, speeches: Dataset, responses: Dataset) -> Dataset:
+    """The reward of every response through the reward model (`scorer.score`)."""
+    rewards = scorer.score(answer_conversations(speeches, responses), desc="scoring samples")
     return responses.select_columns(["speech_id", "response_id", "response"]).add_column("reward", [float(x) for x in rewards])
 
 
@@ -165,16 +169,26 @@ def dev_reward(recipe: DPOIterRecipe, rt: Runtime, scorer, policy: str, dev: Dat
     return float(sum(scored["reward"]) / len(scored))
 
 
+def round_member(recipe: DPOIterRecipe, k: int, start: str) -> Responder:
+    """The policy `start` as round k's sampler (its seed, its name in the responses)."""
+    return _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
+
+
+def round_speeches(recipe: DPOIterRecipe, k: int, pool: Dataset, m: Manifest) -> None:
+    """The round's speeches, drawn from the train pool (step speeches)."""
+    folder = recipe.work_path / f"round-{k}"
+    if not m.done("speeches"):
+        save_atomic(sample_round(pool, recipe.iter.speeches_per_round, recipe.seed, k), folder / SPEECHES)
+        m.mark("speeches", n=len(load_stage(folder, SPEECHES, "policy dpo-iter")))
+
+
 def round_generate(recipe: DPOIterRecipe, rt: Runtime, k: int, start: str, pool: Dataset, m: Manifest) -> None:
     """The round's speeches drawn and K answers each from the policy `start` (steps speeches, generate)."""
     it, folder = recipe.iter, recipe.work_path / f"round-{k}"
-    if not m.done("speeches"):
-        save_atomic(sample_round(pool, it.speeches_per_round, recipe.seed, k), folder / SPEECHES)
-        m.mark("speeches", n=len(load_stage(folder, SPEECHES, "policy dpo-iter")))
+    round_speeches(recipe, k, pool, m)
     if not m.done("generate"):
         speeches = load_stage(folder, SPEECHES, "policy dpo-iter")
-        member = _member(recipe, start, f"policy-round-{k - 1}", recipe.seed * 1000 + k)
-        sample_answers(recipe, rt, member, speeches, folder, it.generation.samples)
+        sample_answers(recipe, rt, round_member(recipe, k, start), speeches, folder, it.generation.samples)
         m.mark("generate", policy=start, samples=it.generation.samples)
 
 
@@ -273,6 +287,9 @@ def train_dpo_iter(recipe: DPOIterRecipe) -> Path:
         raise RecipeError(f"model.hub_id: {recipe.model.name_or_path!r} is a local model; name its Hub id for the card")
     recipe.dpo_config()
     recipe = recipe.pinned()  # Hub inputs read at one commit, recorded in the published recipe
+    if recipe.iter.generation.data_parallel_size > 1 or recipe.iter.score_data_parallel_size > 1:
+        log.warning("iter data_parallel_size settings: data-parallel workers run in phased runs only (--phases, "
+                    "--phase); this run samples and scores in one process")
     state = PartialState()
     if state.is_main_process:
         save_resolved(recipe, recipe.work_path / "recipe.resolved.yaml")

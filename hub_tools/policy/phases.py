@@ -1,10 +1,14 @@
 """DPO-Iter as phases that own the GPUs in turn, each in a process of its own.
 
 A round is four phases: `generate` (the current policy's K answers per speech: in-process vLLM over the
-machine's GPUs, `tensor_parallel_size` in `iter.generation.params`, or transformers), `score` (the reward
-model over every answer, batched by length; then the best/worst pairs), `train` (DPO, under `accelerate
-launch` on every GPU when a launcher is given) and `evaluate` (the new checkpoint on the dev set, its Hub
-branch). Before round 1, `evaluate` of round 0 measures the starting policy. Each phase runs the same
+machine's GPUs, or transformers), `score` (the reward model over every answer, batched by length; then the
+best/worst pairs), `train` (DPO, under `accelerate launch` on every GPU when a launcher is given) and
+`evaluate` (the new checkpoint on the dev set, its Hub branch). Generate uses the GPUs tensor-parallel
+(`tensor_parallel_size` in `iter.generation.params`: one engine over them), data-parallel
+(`iter.generation.data_parallel_size` engines, each a worker process on its own GPUs answering a share of
+the speeches into the call cache) or both; score runs `iter.score_data_parallel_size` workers, one GPU each
+(`workers.py`). The phase starts its workers, waits for them, then does its own step, which finds their
+work done: the same responses, scores and manifest as one process. Before round 1, `evaluate` of round 0 measures the starting policy. Each phase runs the same
 functions as the in-process loop of `iterate.train_dpo_iter`, reads and writes the same round folders and
 manifests, and ends with its process, so its memory (the vLLM engine, the reward model, the training
 state) is free before the next phase starts. A phase whose steps the manifest records as done is skipped:
@@ -12,11 +16,13 @@ a run resumes at any phase boundary.
 
     psycopref policy dpo-iter RECIPE --phases [--train-launcher "accelerate launch ..."]   every round, every phase
     psycopref policy dpo-iter RECIPE --phase generate --round 3                            one phase, in this process
+    psycopref policy dpo-iter RECIPE --phase generate --round 3 --shard 1/8                its worker 1 of 8 (started by it)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -24,6 +30,8 @@ from pathlib import Path
 
 from ..config import RecipeError, save_resolved
 from ..errors import StageError
+from ..serving.cache import ResponseCache
+from . import workers
 from .config import DPOIterRecipe
 from .iterate import (
     Manifest,
@@ -33,6 +41,7 @@ from .iterate import (
     round_facts,
     round_generate,
     round_score,
+    round_speeches,
     round_train,
     train_speeches,
 )
@@ -63,8 +72,10 @@ def phase_done(recipe: DPOIterRecipe, phase: str, k: int) -> bool:
     return all(m.done(step) is not None for step in steps)
 
 
-def run_phase(recipe: DPOIterRecipe, phase: str, k: int) -> None:
-    """One phase of round k in this process, opening only what it needs (a Runtime, the reward model)."""
+def run_phase(recipe: DPOIterRecipe, phase: str, k: int, shard: tuple[int, int] | None = None) -> None:
+    """One phase of round k in this process, opening only what it needs (a Runtime, the reward model); with
+    data-parallel workers (`workers.py`) generate and score first start them and wait. `shard` (i, n): run
+    as worker i of n of the phase."""
     from ..reward.score import RewardScorer
     from ..serving.runtime import Runtime
 
@@ -77,12 +88,23 @@ def run_phase(recipe: DPOIterRecipe, phase: str, k: int) -> None:
     def scorer():
         return RewardScorer.from_pretrained(recipe.iter.reward_model_folder(), batch_size=recipe.iter.score_batch_size)
 
+    if shard is not None:
+        if phase not in workers.SHARDS:
+            raise RecipeError(f"--shard: only the generate and score phases have data-parallel workers, not {phase!r}")
+        workers.run_shard(recipe, phase, k, *shard, start_policy(recipe, k, initial), scorer)
+        return
+    n = workers.workers(recipe, phase)[0]
     if phase == "train":
         round_train(recipe, k, start_policy(recipe, k, initial), initial)
     elif phase == "score":
-        round_score(recipe, scorer(), k, m)
+        if n > 1 and not m.done("score"):
+            start_workers(recipe, phase, k)
+        round_score(recipe, workers.MergedScores(recipe, k, n) if n > 1 else scorer(), k, m)
     else:
         pool, dev = train_speeches(recipe)
+        if phase == "generate" and n > 1 and not m.done("generate"):
+            round_speeches(recipe, k, pool, m)  # drawn once, before the workers share them out
+            start_workers(recipe, phase, k)
         with Runtime(recipe.work_dir, recipe.endpoints(), recipe.server) as rt:  # the dev judge's endpoints too
             if phase == "generate":
                 round_generate(recipe, rt, k, start_policy(recipe, k, initial), pool, m)
@@ -99,6 +121,23 @@ def phase_command(recipe_file: Path, phase: str, k: int, launcher: str | None = 
     if phase == "train" and launcher:
         return [*shlex.split(launcher), *args]
     return [sys.executable, *args]
+
+
+def start_workers(recipe: DPOIterRecipe, phase: str, k: int) -> None:
+    """The phase's data-parallel workers, each a process pinned to its GPUs, run together; waits for all."""
+    n, per = workers.workers(recipe, phase)
+    devices = workers.gpu_plan(n, per)
+    ResponseCache(recipe.work_path / "cache.sqlite").close()  # created (WAL) before the workers share it
+    resolved = save_resolved(recipe, recipe.work_path / f"round-{k}" / f"{phase}.recipe.yaml")
+    procs = []
+    for i, gpus in enumerate(devices):
+        cmd = [*phase_command(resolved, phase, k), "--shard", f"{i}/{n}"]
+        log.info("== DPO-Iter round %d: %s worker %d of %d on GPUs %s == %s", k, phase, i, n, gpus, shlex.join(cmd))
+        procs.append((cmd, subprocess.Popen(cmd, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpus})))
+    failed = [(cmd, code) for cmd, p in procs if (code := p.wait()) != 0]
+    if failed:
+        raise StageError(f"DPO-Iter round {k}, phase {phase}: {len(failed)} of {n} workers failed (exit "
+                         f"{failed[0][1]}: {shlex.join(failed[0][0])}); their finished work is kept, rerun to resume")
 
 
 def run_phases(recipe: DPOIterRecipe, launcher: str | None = None) -> Path:

@@ -76,16 +76,19 @@ class RewardScorer:
             out.append(ids)
         return out
 
-    def score_ids(self, ids: Sequence[list[int]], desc: str | None = None) -> np.ndarray:
-        """Rewards of pre-tokenised sequences, in their input order."""
+    def score_ids(self, ids: Sequence[list[int]], desc: str | None = None, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+        """Rewards of pre-tokenised sequences, in their input order. `shard` (i, n): only the batches i, i+n, ...
+        of the plan (a data-parallel worker's share; the others' rewards are NaN), each sequence in the same
+        batch, so with the same rewards, as when one process scores them all."""
         import torch
         from tqdm.auto import tqdm
 
-        rewards = np.zeros(len(ids), dtype=np.float64)
+        rewards = np.full(len(ids), np.nan, dtype=np.float64)
         batches = plan_batches([len(x) for x in ids], self.batch_size, self.max_batch_tokens, self.bucket)
+        batches = batches[shard[0]::shard[1]]
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id
-        with torch.inference_mode(), tqdm(total=len(ids), desc=desc or "Scoring", unit="seq",
+        with torch.inference_mode(), tqdm(total=sum(map(len, batches)), desc=desc or "Scoring", unit="seq",
                                           disable=desc is None, dynamic_ncols=True) as bar:
             for batch in batches:
                 width = self.pad_to or max(len(ids[i]) for i in batch)
@@ -99,9 +102,10 @@ class RewardScorer:
                 bar.update(len(batch))
         return rewards
 
-    def score(self, conversations: Sequence[list[dict]], desc: str | None = None) -> np.ndarray:
-        """One reward per conversation, in input order."""
-        return self.score_ids(self.tokenize(conversations), desc)
+    def score(self, conversations: Sequence[list[dict]], desc: str | None = None,
+              shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+        """One reward per conversation, in input order (`shard`: as `score_ids`)."""
+        return self.score_ids(self.tokenize(conversations), desc, shard)
 
     def score_pairs(self, prompts: Sequence[list[dict]], chosen: Sequence[list[dict]], rejected: Sequence[list[dict]],
                     desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:

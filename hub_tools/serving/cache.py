@@ -1,6 +1,6 @@
 """On-disk cache of model calls, so a killed stage resumes without repeating a paid call.
 
-Each finished call is committed to SQLite (WAL journal) the moment it returns, keyed by a hash of
+Each finished call is committed to SQLite (WAL journal, safe for several processes) the moment it returns, keyed by a hash of
 everything that determines the answer (who was asked, the messages, the parameters, the schema and
 an attempt number). A kill loses at most the calls in flight; nothing finished is ever lost.
 The same table is the token ledger: every row holds prompt/completion tokens and its cost estimate.
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Completion
+
+BUSY_TIMEOUT_S = 120.0  # how long a write waits for another process's (WAL: one writer at a time, readers never wait)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -47,7 +49,8 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # several processes may share the file (data-parallel workers): a writer waits its turn (busy timeout)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
@@ -67,6 +70,23 @@ class ResponseCache:
                 (key, stage, completion.text, completion.prompt_tokens, completion.completion_tokens,
                  completion.finish_reason, cost_usd, seconds, completion.created_at),
             )
+
+    def put_many(self, rows: list[tuple[str, str, Completion, float, float]]) -> None:
+        """Several (key, stage, completion, cost_usd, seconds) in one transaction: an engine batch takes the
+        write lock once, not once per answer, when other processes write to the same file."""
+        now = time.time()
+        for _, _, c, _, _ in rows:
+            c.created_at = c.created_at or now
+        values = [(key, stage, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason, cost, secs, c.created_at)
+                  for key, stage, c, cost, secs in rows]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?)", values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def call(self, parts: dict[str, Any], stage: str, fn: Callable[[], Completion],
              price: Callable[[Completion], float] | None = None) -> tuple[Completion, bool]:

@@ -39,10 +39,11 @@ class Call:
 
 
 def batches(rt: Runtime, endpoint: Endpoint) -> bool:
-    """Whether the backend of `endpoint` batches. One that cannot even be built (a missing API key) counts
-    as not batching: its calls then fail on the threaded path, reported like any failed call."""
+    """Whether the backend of `endpoint` batches (its class's fact: nothing is built to ask). One that cannot
+    even be built to be asked counts as not batching: its calls then fail on the threaded path, reported like
+    any failed call."""
     try:
-        return rt.backend(endpoint).batches
+        return rt.facts(endpoint).batches
     except (PsycoprefError, OSError):
         return False
 

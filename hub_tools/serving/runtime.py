@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Endpoint, ServerConfig
-from .base import Backend, ChatRequest, Completion, in_process, make_backend
+from .base import BACKENDS, Backend, ChatRequest, Completion, in_process, make_backend
 from .cache import ResponseCache, cache_key
 from .llama_server import LlamaServer
 from .parallel import Stopped, run_parallel, stopping
@@ -89,11 +89,18 @@ class Runtime(contextlib.AbstractContextManager):
                 self._backends[key] = make_backend(endpoint, managed_url=self.managed_url)
             return self._backends[key]
 
+    def facts(self, endpoint: Endpoint) -> type[Backend] | Backend:
+        """What the endpoint's backend can do (`batches`, `supports_json_schema`): its registered class's facts,
+        so nothing is built (no model loaded) for calls the cache answers; a factory that is not a `Backend`
+        class is built to be asked."""
+        factory = BACKENDS.get(endpoint.backend)
+        return factory if isinstance(factory, type) and issubclass(factory, Backend) else self.backend(endpoint)
+
     def call_parts(self, endpoint: Endpoint, messages: list[dict], *, stage: str, params: dict | None = None,
                    json_schema: dict | None = None, extra_key: dict | None = None) -> dict[str, Any]:
         """What identifies one call in the cache (its key is `cache.cache_key(parts)`); the schema is
         dropped where the backend cannot constrain output, exactly as `call` sends it."""
-        schema = json_schema if self.backend(endpoint).supports_json_schema else None
+        schema = json_schema if self.facts(endpoint).supports_json_schema else None
         return {"stage": stage, "endpoint": endpoint_identity(endpoint, self.server_config), "messages": messages,
                 "params": endpoint.params if params is None else params, "schema": schema, **(extra_key or {})}
 
@@ -113,7 +120,6 @@ class Runtime(contextlib.AbstractContextManager):
         """One cached call: returns (completion, was_cached). `extra_key` separates e.g. retry attempts;
         `on_miss` runs before a real (paid) call and may raise to stop, e.g. at a budget cap."""
         params = endpoint.params if params is None else params
-        backend = self.backend(endpoint)
         parts = self.call_parts(endpoint, messages, stage=stage, params=params, json_schema=json_schema,
                                 extra_key=extra_key)
         schema = parts["schema"]
@@ -123,7 +129,7 @@ class Runtime(contextlib.AbstractContextManager):
                 raise Stopped(f"{stage}: not sent, the stage is stopping")
             if on_miss is not None:
                 on_miss()
-            return backend.chat(messages, params, schema)
+            return self.backend(endpoint).chat(messages, params, schema)  # built on the first miss
 
         return self.cache.call(parts, stage, fresh, price)
 
@@ -133,9 +139,9 @@ class Runtime(contextlib.AbstractContextManager):
         """Many cached calls to one endpoint: (completion, was_cached) per call, in order. Each call is a
         dict of `call`'s keywords (messages, params, json_schema, extra_key) and is cached under the same
         key as `call` would use; the misses go to the backend's `chat_many` in batches of `ENGINE_BATCH`
-        (one engine call each for a batching backend), each answer cached as its batch returns.
+        (one engine call each for a batching backend), each answer cached as its batch returns; the backend
+        is built only when some call is not cached.
         `on_done(k)` reports k more finished calls."""
-        backend = self.backend(endpoint)
         parts = [self.call_parts(endpoint, c["messages"], stage=stage, params=c.get("params"),
                                  json_schema=c.get("json_schema"), extra_key=c.get("extra_key")) for c in calls]
         keys = [cache_key(p) for p in parts]
@@ -154,11 +160,12 @@ class Runtime(contextlib.AbstractContextManager):
                 raise Stopped(f"{stage}: not sent, the stage is stopping")
             batch = misses[lo:lo + ENGINE_BATCH]
             start = time.perf_counter()
-            done = backend.chat_many([ChatRequest(calls[i]["messages"], parts[i]["params"], parts[i]["schema"])
+            done = self.backend(endpoint).chat_many([ChatRequest(calls[i]["messages"], parts[i]["params"], parts[i]["schema"])
                                       for i in batch])
             seconds = (time.perf_counter() - start) / max(1, len(batch))  # the batch's time, shared out
-            for i, completion in zip(batch, done, strict=True):
-                self.cache.put(keys[i], stage, completion, price(completion) if price else 0.0, seconds)
+            self.cache.put_many([(keys[i], stage, completion, price(completion) if price else 0.0, seconds)
+                                 for i, completion in zip(batch, done, strict=True)])
+            for i, completion in zip(batch, done):
                 results[i] = (completion, False)
             if on_done is not None:
                 on_done(len(batch))

@@ -4,7 +4,8 @@ For servers (vLLM's OpenAI-compatible server, TGI) use the `openai`/`vllm-server
 one loads the model in-process. vLLM's throughput comes from batching, so this backend `batches`: a stage
 hands it all its uncached calls and `chat_many` sends them to the engine in one `LLM.chat(conversations,
 sampling_params=[...])` call; identical unseeded requests (several samples of one prompt) become one
-request with `n` samples. Scaling past one GPU is vLLM's job (`tensor_parallel_size` in params).
+request with `n` samples. One engine over several GPUs is vLLM's job (`tensor_parallel_size` in params);
+several engines (data parallel) are processes of their own sharing the call cache (DPO-Iter's generate workers).
 Structured output uses vLLM's current API, `SamplingParams(structured_outputs=StructuredOutputsParams(json=
 schema))` (the `guided_decoding` field it replaces was removed in vLLM 0.12).
 """

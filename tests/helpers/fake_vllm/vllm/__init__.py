@@ -4,7 +4,8 @@ conversation or a list of them and one `SamplingParams` or a list of the same le
 `RequestOutput` per conversation with `n` `CompletionOutput`s; `SamplingParams` (a closed set of fields: an
 unknown one such as the removed `guided_decoding` is a TypeError, as in vLLM) and
 `sampling_params.StructuredOutputsParams`. Every `LLM` and every `chat` call is recorded in `LLM.instances`
-and `LLM.calls`, so tests can count engine calls and check the parameters sent.
+and `LLM.calls`, so tests can count engine calls and check the parameters sent; with FAKE_VLLM_LOG set, also
+in that file (`record`), for tests whose engines live in other processes.
 
 Answers are deterministic: the text names the conversation's last message, the seed and the sample index;
 with `structured_outputs.json` the text is a JSON value of that schema.
@@ -13,6 +14,7 @@ with `structured_outputs.json` the text is a JSON value of that schema.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,17 @@ def instance(schema: dict) -> Any:
     return "ok"
 
 
+def record(event: str, **facts: Any) -> None:
+    """With FAKE_VLLM_LOG set (tests of several processes): one JSON line per engine built and per chat call,
+    with the process ids and the CUDA_VISIBLE_DEVICES it saw."""
+    path = os.environ.get("FAKE_VLLM_LOG")
+    if path:
+        line = {"event": event, "pid": os.getpid(), "ppid": os.getppid(),
+                "devices": os.environ.get("CUDA_VISIBLE_DEVICES"), **facts}
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
 class LLM:
     instances: list[LLM] = []  # every engine built (reset by the tests)
     calls: list[dict] = []  # every chat call: {"llm", "conversations", "sampling_params"}
@@ -65,6 +78,7 @@ class LLM:
     def __init__(self, model: str, **engine_args: Any):
         self.model, self.engine_args = model, engine_args
         LLM.instances.append(self)
+        record("engine", model=model, engine_args=engine_args)
 
     def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, chat_template=None,
              chat_template_content_format="auto", add_generation_prompt=True, continue_final_message=False,
@@ -76,6 +90,7 @@ class LLM:
         if len(params) != len(conversations):
             raise ValueError("The lengths of prompts and sampling_params must be the same.")
         LLM.calls.append({"llm": self, "conversations": conversations, "sampling_params": params})
+        record("chat", last=[c[-1]["content"] for c in conversations])
         outputs = []
         for r, (conv, sp) in enumerate(zip(conversations, params)):
             prompt_ids = list(range(sum(len(m["content"].split()) for m in conv)))
