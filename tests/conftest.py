@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,12 @@ os.environ.pop("HF_DATASETS_OFFLINE", None)
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # closed port: no test can reach a real Hub
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A shell script that starts the suite in the background (`cmd &` without job control) ignores SIGINT, and
+# every process it starts inherits that: the tests that press Ctrl-C on a real `psycopref` process would then
+# see it ignored. Ctrl-C is the user's key: give this process (and so its children) Python's own handler.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # --- shared fixtures: a tiny random base model and a repo of separable preference pairs --------------------
