@@ -277,11 +277,10 @@ def _read_rows(path: Path) -> list[tuple[str, dict]]:
         raise AnnotationError(f"{path}: row {reader.line_num}: malformed CSV ({e})") from None
 
 
-def read_sheet(path) -> tuple[str, dict[str, dict[str, str | None]]]:
-    """One filled sheet -> (annotator name, {item_id: {question: 'A'|'B'|'tie'|None}})."""
-    path = Path(path)
-    columns = {"item_id", *(f"pref_{q}" for q in QUESTIONS)}
-    names, answers = set(), {}
+def sheet_rows(path: Path, columns: set[str]) -> tuple[str, list[tuple[str, str, dict]]]:
+    """A filled sheet's rows as (annotator, [(where, item_id, row)]): blank lines skipped, every row with
+    `columns` and a unique item_id, one annotator per file (else the file's stem names them)."""
+    rows, seen, names = [], set(), set()
     for where, rec in _read_rows(path):
         if not any(str(v or "").strip() for v in rec.values()):
             continue  # blank line left by a spreadsheet
@@ -290,8 +289,24 @@ def read_sheet(path) -> tuple[str, dict[str, dict[str, str | None]]]:
         item = str(rec["item_id"] or "").strip()
         if not item:
             raise AnnotationError(f"{path}: {where}: empty item_id")
-        if item in answers:
+        if item in seen:
             raise AnnotationError(f"{path}: {where}: item_id {item!r} appears twice")
+        seen.add(item)
+        rows.append((where, item, rec))
+        if name := str(rec.get("annotator") or "").strip():
+            names.add(name)
+    if len(names) > 1:
+        raise AnnotationError(f"{path}: several annotators in one sheet ({', '.join(sorted(names))}); "
+                              "use one file per annotator")
+    return (names.pop() if names else path.stem), rows
+
+
+def read_sheet(path) -> tuple[str, dict[str, dict[str, str | None]]]:
+    """One filled sheet -> (annotator name, {item_id: {question: 'A'|'B'|'tie'|None}})."""
+    path = Path(path)
+    annotator, rows = sheet_rows(path, {"item_id", *(f"pref_{q}" for q in QUESTIONS)})
+    answers = {}
+    for where, item, rec in rows:
         answers[item] = {}
         for q in QUESTIONS:
             try:
@@ -299,12 +314,7 @@ def read_sheet(path) -> tuple[str, dict[str, dict[str, str | None]]]:
             except ValueError:
                 raise AnnotationError(f"{path}: {where} (item_id {item!r}), column pref_{q}: unknown value "
                                       f"{rec[f'pref_{q}']!r}; expected A, B, tie or empty") from None
-        if name := str(rec.get("annotator") or "").strip():
-            names.add(name)
-    if len(names) > 1:
-        raise AnnotationError(f"{path}: several annotators in one sheet ({', '.join(sorted(names))}); "
-                              "use one file per annotator")
-    return (names.pop() if names else path.stem), answers
+    return annotator, answers
 
 
 def read_key(path) -> dict[str, dict[str, str | None]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paper.principles import PRINCIPLE_NAMES
-from .pair_sheets import QUESTIONS, AnnotationError, _read_rows, compare, read_sheet
+from .pair_sheets import QUESTIONS, AnnotationError, _read_rows, compare, read_sheet, sheet_rows
 
 JUDGE = "LLM judge"  # the rater name of the evaluation's judge
 ALL = "all"  # every setting together
@@ -39,19 +39,11 @@ def read_policy_key(path) -> dict[str, dict]:
 def read_rating_sheet(path) -> tuple[str, dict[str, dict[str, int | None]]]:
     """One filled rating sheet -> (annotator, {item_id: {principle: 1..5 or None}})."""
     path = Path(path)
-    names, ratings = set(), {}
-    for where, rec in _read_rows(path):
-        if not any(str(v or "").strip() for v in rec.values()):
-            continue
-        item = str(rec.get("item_id") or "").strip()
-        if not item:
-            raise AnnotationError(f"{path}: {where}: missing or empty item_id")
-        if item in ratings:
-            raise AnnotationError(f"{path}: {where}: item_id {item!r} appears twice")
+    annotator, rows = sheet_rows(path, {"item_id", *(f"rating_{p}" for p in PRINCIPLE_NAMES)})
+    ratings = {}
+    for where, item, rec in rows:
         ratings[item] = {}
         for p in PRINCIPLE_NAMES:
-            if f"rating_{p}" not in rec:
-                raise AnnotationError(f"{path}: {where}: missing column rating_{p}")
             text = str(rec[f"rating_{p}"] if rec[f"rating_{p}"] is not None else "").strip()
             if text in ("", "nan", "none", "null"):
                 ratings[item][p] = None
@@ -60,11 +52,7 @@ def read_rating_sheet(path) -> tuple[str, dict[str, dict[str, int | None]]]:
             else:
                 raise AnnotationError(f"{path}: {where} (item_id {item!r}), column rating_{p}: {rec[f'rating_{p}']!r} "
                                       "is not a rating; expected 1-5 or empty")
-        if name := str(rec.get("annotator") or "").strip():
-            names.add(name)
-    if len(names) > 1:
-        raise AnnotationError(f"{path}: several annotators in one sheet ({', '.join(sorted(names))})")
-    return (names.pop() if names else path.stem), ratings
+    return annotator, ratings
 
 
 def _experts(paths, reader, key: dict, key_path) -> dict[str, dict]:
