@@ -15,6 +15,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCardData
 
 from ..hub.cards import CardError, render_card
+from ..hub.revisions import is_hub_id
 from ..io import read_json
 from ..kinds import RECIPE_FILE
 from ..training.card import METHODS, training_rows
@@ -69,7 +70,7 @@ def _rounds(recipe: DPORecipe, rounds: list[dict] | None) -> tuple[list[dict], d
               "dev": "-" if r.get("dev_reward") is None else f"{r['dev_reward']:.3f}",
               "winrate": _pct(r.get("dev_winrate"))} for r in rounds]
     info = {"speeches": it.speeches_per_round, "samples": it.generation.samples, "reward_model": rm,
-            "reward_link": f"https://huggingface.co/{rm}" if rm.count("/") == 1 and not Path(rm).exists() else rm,
+            "reward_link": f"https://huggingface.co/{rm}" if is_hub_id(rm) else rm,
             "reference": "the initial policy" if it.reference == "initial" else "the policy the round starts from",
             "dev": it.dev_limit or f"{it.dev_fraction:.0%} of the", "rule": round_rule(recipe),
             "judge": it.dev_judge.judge.endpoint.model if it.dev_judge else None, "judge_reference": reference_name(recipe)}

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ..config import Strict, find_recipe_file, load_any
+from ..hub.revisions import is_hub_id
 from ..kinds import DEFAULT_ORG, KINDS, RECIPE_FILE, SPACE_NAME, publishing_kinds
 from . import ReleaseError
 from .cards import Linked, Links
@@ -254,7 +255,7 @@ def _resolve(ref: str | None, artifacts: list[Artifact]) -> str | None:
     parts = path.parts
     if len(parts) >= 3 and parts[-3] in ("models", "datasets"):  # <hub_dir>/<type>s/<org>/<name>
         return _resolve(f"{parts[-2]}/{parts[-1]}", artifacts) or f"{parts[-2]}/{parts[-1]}"
-    return ref if ref.count("/") == 1 and not path.exists() else None
+    return ref if is_hub_id(ref) else None
 
 
 def _linked(a: Artifact, artifacts: list[Artifact]) -> Linked:

@@ -119,9 +119,9 @@ def hub_id(spec: str) -> str | None:
     folder → itself; a local folder or file → None (the caller must say which Hub model it is)."""
     if spec in SMOLLM2_SPECS:
         return SMOLLM2_HUB_ID
-    if Path(spec).expanduser().exists() or spec.count("/") != 1:
-        return None
-    return spec
+    from ..hub.revisions import is_hub_id
+
+    return spec if is_hub_id(spec) else None
 
 
 def bundled_config_ids() -> list[str]:

@@ -12,6 +12,7 @@ from peft import LoraConfig
 from pydantic import Field, model_validator
 
 from ..config import HubTarget, RecipeError, Strict, dataclass_section, public_dump
+from ..hub.revisions import is_hub_id
 from ..kinds import DATASET_MIRROR, DEFAULT_ORG
 from ..serving.models import hub_id, resolve_model
 
@@ -98,7 +99,7 @@ class DataSection(Strict):
         parts = Path(self.path).parts
         if len(parts) >= 3 and parts[-3] == "datasets":  # <hub_dir>/datasets/<org>/<name>
             return f"{parts[-2]}/{parts[-1]}"
-        return self.path if self.path.count("/") == 1 and not Path(self.path).exists() else None
+        return self.path if is_hub_id(self.path) else None
 
 
 class HardwareSection(Strict):
